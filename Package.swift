@@ -1,0 +1,40 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "flash-sale",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sale-sim", targets: ["SaleSimCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // Every business rule, pure and deterministic: standard library only.
+        .target(name: "Engine", path: "Sources/Engine", swiftSettings: strict),
+        // The reference semantics of the storage ports: pure, synchronous, shared by the simulator,
+        // the in-memory adapter and the contract tests.
+        .target(name: "StoreModel", dependencies: ["Engine"], path: "Sources/Adapters/Model", swiftSettings: strict),
+        // Async ports and the driver that runs engine state machines against them; the in-memory stores.
+        .target(name: "Adapters", dependencies: ["Engine", "StoreModel"], path: "Sources/Adapters/Runtime", swiftSettings: strict),
+        // The deterministic simulator.
+        .target(
+            name: "Simulator",
+            dependencies: ["Engine", "StoreModel", .product(name: "HeapModule", package: "swift-collections")],
+            path: "Sources/Sim/Simulator",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "SaleSimCLI",
+            dependencies: ["Simulator", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Sim/CLI",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Tests/EngineTests", swiftSettings: strict),
+        .testTarget(name: "SimTests", dependencies: ["Simulator", "Engine"], path: "Tests/SimTests", swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,161 @@
+/// The hot store port (Redis in production): a versioned key-value store with atomic multi-key
+/// compare-and-set, a few sets of item ids, and a generation that fences every operation.
+///
+/// It decides nothing: the engine reads, decides, and submits a `HotCommit` whose guards say
+/// "only if nothing I read has changed". The store applies all of it atomically or none of it.
+///
+/// Generation: the hot store can lose everything (Redis restarting empty). A store that lost its
+/// data has no generation, and answers every operation with `.uninitialized` until the engine
+/// rebuilds it from the durable store and installs a new, higher generation. Every commit carries
+/// the generation its decision was read under, so a decision made on a view that has since been
+/// replaced is refused (`.fenced`) instead of applied.
+
+/// The generation of the hot store's contents; bumped in the durable store by every rebuild.
+public struct Generation: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: Int64
+    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+    public static func < (lhs: Generation, rhs: Generation) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { String(rawValue) }
+}
+
+/// A record's key in the hot store.
+public enum HotKey: Hashable, Sendable, CustomStringConvertible {
+    case item(SaleID, ItemID)
+    case user(SaleID, UserID)
+
+    public var description: String {
+        switch self {
+        case .item(let s, let i): "item:\(s):\(i)"
+        case .user(let s, let u): "user:\(s):\(u)"
+        }
+    }
+}
+
+/// A set of item ids in the hot store. Adding and removing are idempotent and commute, so they
+/// never conflict with each other.
+public enum HotSetKey: Hashable, Sendable, CustomStringConvertible {
+    /// Items of a sale that are sold (its size decides `sold_out`).
+    case sold(SaleID)
+    /// Items sold in the hot store whose purchase is not yet known to be durable.
+    case pending(SaleID)
+
+    public var description: String {
+        switch self {
+        case .sold(let s): "sold:\(s)"
+        case .pending(let s): "pending:\(s)"
+        }
+    }
+}
+
+/// A value stored under a `HotKey`.
+public enum HotValue: Hashable, Sendable {
+    case item(ItemRecord)
+    case user(UserRecord)
+}
+
+/// A value and its version. Version 0 means "never written"; deleting writes a tombstone
+/// (`value == nil`) with a new version, so a version never repeats (no ABA).
+public struct Versioned: Hashable, Sendable {
+    public var value: HotValue?
+    public var version: UInt64
+
+    public init(value: HotValue?, version: UInt64) {
+        self.value = value
+        self.version = version
+    }
+
+    public static let absent = Versioned(value: nil, version: 0)
+
+    public var itemRecord: ItemRecord? {
+        if case .item(let record) = value { return record }
+        return nil
+    }
+
+    public var userRecord: UserRecord? {
+        if case .user(let record) = value { return record }
+        return nil
+    }
+}
+
+/// One atomic read: the records of `keys`, the sizes of `counts` and the members of `members`,
+/// all from the same generation.
+public struct HotRead: Hashable, Sendable {
+    public var keys: [HotKey]
+    public var counts: [HotSetKey]
+    public var members: [HotSetKey]
+
+    public init(keys: [HotKey], counts: [HotSetKey] = [], members: [HotSetKey] = []) {
+        self.keys = keys
+        self.counts = counts
+        self.members = members
+    }
+}
+
+/// The answer to a `HotRead`, aligned with its arrays.
+public struct HotSnapshot: Hashable, Sendable {
+    public var generation: Generation
+    public var records: [Versioned]
+    public var counts: [Int]
+    public var members: [[ItemID]]
+
+    public init(generation: Generation, records: [Versioned], counts: [Int] = [], members: [[ItemID]] = []) {
+        self.generation = generation
+        self.records = records
+        self.counts = counts
+        self.members = members
+    }
+}
+
+public enum HotReadReply: Hashable, Sendable {
+    case snapshot(HotSnapshot)
+    /// The store has no generation (it lost its data): rebuild before acting.
+    case uninitialized
+}
+
+/// One atomic conditional write. Applied only if the store's generation is `generation` and
+/// every guarded key still has the guarded version; then every put gets a new version and the
+/// set changes are made. Every put key must be guarded.
+public struct HotCommit: Hashable, Sendable {
+    public var generation: Generation
+    public var guards: [HotKey: UInt64]
+    public var puts: [HotKey: HotValue?]
+    public var setAdds: [HotSetKey: [ItemID]]
+    public var setRemoves: [HotSetKey: [ItemID]]
+
+    public init(generation: Generation, guards: [HotKey: UInt64] = [:], puts: [HotKey: HotValue?] = [:],
+                setAdds: [HotSetKey: [ItemID]] = [:], setRemoves: [HotSetKey: [ItemID]] = [:]) {
+        self.generation = generation
+        self.guards = guards
+        self.puts = puts
+        self.setAdds = setAdds
+        self.setRemoves = setRemoves
+    }
+}
+
+public enum HotCommitReply: Hashable, Sendable {
+    case committed
+    /// A guarded key changed since it was read: read again and decide again.
+    case conflict
+    /// The generation changed or is gone: the view the decision was made on no longer exists.
+    case fenced
+}
+
+/// Replaces the whole contents of the hot store with a state rebuilt from the durable store,
+/// under `generation`, unless the store already has that generation or a higher one.
+public struct HotInstall: Hashable, Sendable {
+    public var generation: Generation
+    public var records: [HotKey: HotValue]
+    public var sets: [HotSetKey: [ItemID]]
+
+    public init(generation: Generation, records: [HotKey: HotValue], sets: [HotSetKey: [ItemID]]) {
+        self.generation = generation
+        self.records = records
+        self.sets = sets
+    }
+}
+
+public enum HotInstallReply: Hashable, Sendable {
+    case installed
+    /// The store already holds this generation or a newer one; nothing was changed.
+    case superseded
+}

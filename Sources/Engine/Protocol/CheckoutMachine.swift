@@ -1,0 +1,201 @@
+/// A well-formed checkout request.
+public struct CheckoutRequest: Hashable, Sendable {
+    public let user: UserID
+    public let item: ItemID
+
+    public init(user: UserID, item: ItemID) {
+        self.user = user
+        self.item = item
+    }
+}
+
+/// How a checkout ends.
+public enum CheckoutResult: Hashable, Sendable {
+    case held(Hold)
+    /// Refused with this outcome (never `.held`).
+    case refused(CheckoutOutcome)
+    /// A store stayed unreachable or contention never settled: nothing was promised.
+    case unavailable
+}
+
+/// The protocol of one checkout: read the item and user records, decide, compare-and-set the
+/// hot store, persist the attempt durably, answer.
+///
+/// Order and idempotency:
+/// - The hot compare-and-set is the linearization point; the durable write of the attempt comes
+///   after it and before the answer, so nothing is answered that is not durable.
+/// - A compare-and-set whose reply was lost is resolved by reading again: if it took effect, the
+///   item shows this user's live hold and the same code is handed out (`reaffirm`).
+/// - The attempt is written under its attempt id, so a retried write is recognised.
+/// - A hold is written to the durable store fenced by the generation it was decided under, so a
+///   hold decided on a hot view that a rebuild replaced never becomes durable.
+/// - Crash after the compare-and-set and before the durable write: the hold was never handed out;
+///   it expires like an abandoned hold (or a retry of the same user hands it out, durably).
+public struct CheckoutMachine: Sendable {
+    enum State: Sendable {
+        case idle
+        case reading
+        case resolving(HotSnapshot, [HotKey])
+        case committing(Hold)
+        case persisting(CheckoutAttempt, CheckoutResult)
+        case sleeping(then: Resume)
+        case awaitingRebuild
+        case done
+    }
+
+    enum Resume: Sendable {
+        case read
+        case persist(CheckoutAttempt, CheckoutResult)
+    }
+
+    public let request: CheckoutRequest
+    public let sale: SaleID
+    public let attemptID: AttemptID
+    public let attemptedAt: Instant
+    let rules: SaleRules
+    let policy: ProtocolPolicy
+    let newCode: Code
+    var budget: RetryBudget
+    var state: State = .idle
+    var resolved: [ItemID: Versioned] = [:]
+
+    /// - Parameter random: the source of the attempt id and the new code; cryptographically
+    ///   secure in production, seeded in the simulator.
+    public init(request: CheckoutRequest, now: Instant, rules: SaleRules, policy: ProtocolPolicy,
+                random: inout some RandomNumberGenerator) {
+        self.request = request
+        self.rules = rules
+        self.policy = policy
+        self.attemptedAt = now
+        self.sale = SaleCalendar(saleLength: rules.saleLength).sale(at: now)
+        self.attemptID = AttemptID.generate(using: &random)
+        self.newCode = Code.generate(sale: sale, item: request.item, using: &random)
+        self.budget = RetryBudget(policy: policy, seed: random.next())
+    }
+
+    public mutating func start(now: Instant) -> Step<CheckoutResult> {
+        guard case .idle = state else { preconditionFailure("start called twice") }
+        return read()
+    }
+
+    mutating func read() -> Step<CheckoutResult> {
+        state = .reading
+        resolved = [:]
+        return .call(.hotRead(CheckoutRules.firstRead(sale: sale, item: request.item, user: request.user)))
+    }
+
+    public mutating func receive(_ reply: StoreReply, now: Instant) -> Step<CheckoutResult> {
+        switch (state, reply) {
+        case (.reading, .hotRead(.snapshot(let snapshot))):
+            return decide(snapshot: snapshot, now: now)
+        case (.reading, .hotRead(.uninitialized)), (.resolving, .hotRead(.uninitialized)):
+            state = .awaitingRebuild
+            return .awaitRebuild
+        case (.resolving(let first, let keys), .hotRead(.snapshot(let snapshot))):
+            guard snapshot.generation == first.generation, snapshot.records.count == keys.count else { return restart() }
+            for (key, versioned) in zip(keys, snapshot.records) {
+                if case .item(_, let item) = key { resolved[item] = versioned }
+            }
+            return decide(snapshot: first, now: now)
+        case (.reading, .failed), (.resolving, .failed):
+            return backoff(then: .read)
+
+        case (.committing(let hold), .hotCommit(.committed)):
+            let attempt = makeAttempt(.held, hold: hold)
+            return persist(attempt, .held(hold), fence: generationOfCommit)
+        case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)):
+            return restart()
+        case (.committing, .failed(.timeout)):
+            // The compare-and-set may have applied: reading again tells, and a hold of ours shows
+            // up as this user's live hold, which is then handed out (idempotent).
+            return read()
+        case (.committing, .failed(.unavailable)):
+            return backoff(then: .read)
+
+        case (.persisting(_, let result), .durableWrite(.written)), (.persisting(_, let result), .durableWrite(.alreadyPresent)):
+            state = .done
+            return .respond(result, followUp: nil)
+        case (.persisting, .durableWrite(.fenced)), (.persisting, .durableWrite(.rejected)):
+            // The hot view this hold was decided on has been replaced: decide again on the new one.
+            return restart()
+        case (.persisting(let attempt, let result), .failed):
+            return backoff(then: .persist(attempt, result))
+
+        default:
+            assertionFailure("checkout: unexpected reply \(reply) in state \(state)")
+            return giveUp()
+        }
+    }
+
+    /// Continues after `.sleep` or `.awaitRebuild`.
+    public mutating func resume(now: Instant) -> Step<CheckoutResult> {
+        switch state {
+        case .sleeping(then: .read), .awaitingRebuild:
+            return read()
+        case .sleeping(then: .persist(let attempt, let result)):
+            return persist(attempt, result, fence: fence(for: attempt))
+        default:
+            assertionFailure("checkout: resume in state \(state)")
+            return giveUp()
+        }
+    }
+
+    var generationOfCommit: Generation?
+
+    /// True between the hot compare-and-set of a new hold and its durable record (for coverage).
+    public var isPersistingNewHold: Bool {
+        if case .persisting(let attempt, _) = state { return attempt.outcome == .held }
+        return false
+    }
+
+    mutating func decide(snapshot: HotSnapshot, now: Instant) -> Step<CheckoutResult> {
+        let decision = CheckoutRules.decide(
+            rules: rules, sale: sale, item: request.item, user: request.user, now: now,
+            snapshot: snapshot, resolved: resolved, newCode: newCode, bug: policy.plantedBug)
+        generationOfCommit = snapshot.generation
+        switch decision {
+        case .refuse(let outcome):
+            return persist(makeAttempt(outcome, hold: nil), .refused(outcome), fence: nil)
+        case .reaffirm(let hold):
+            return persist(makeAttempt(.held, hold: hold), .held(hold), fence: snapshot.generation)
+        case .resolveSlots(let keys):
+            state = .resolving(snapshot, keys)
+            return .call(.hotRead(HotRead(keys: keys)))
+        case .hold(let hold, let commit):
+            state = .committing(hold)
+            return .call(.hotCommit(commit))
+        }
+    }
+
+    func makeAttempt(_ outcome: CheckoutOutcome, hold: Hold?) -> CheckoutAttempt {
+        CheckoutAttempt(
+            id: attemptID, sale: sale, item: request.item, user: request.user, outcome: outcome,
+            code: hold?.code, expiresAt: hold?.expiresAt, attemptedAt: attemptedAt)
+    }
+
+    func fence(for attempt: CheckoutAttempt) -> Generation? {
+        attempt.outcome == .held ? generationOfCommit : nil
+    }
+
+    mutating func persist(_ attempt: CheckoutAttempt, _ result: CheckoutResult, fence: Generation?) -> Step<CheckoutResult> {
+        state = .persisting(attempt, result)
+        let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
+        return .call(.durableWrite(.attempt(attempt, fence: effectiveFence)))
+    }
+
+    mutating func restart() -> Step<CheckoutResult> {
+        guard budget.allowRestart() else { return giveUp() }
+        return read()
+    }
+
+    mutating func backoff(then resume: Resume) -> Step<CheckoutResult> {
+        guard let delay = budget.backoffAfterFailure() else { return giveUp() }
+        state = .sleeping(then: resume)
+        return .sleep(delay)
+    }
+
+    mutating func giveUp() -> Step<CheckoutResult> {
+        state = .done
+        return .respond(.unavailable, followUp: nil)
+    }
+}

@@ -1,0 +1,184 @@
+/// How a purchase ends.
+public enum PurchaseResult: Hashable, Sendable {
+    case purchased(Purchase)
+    case unknownCode
+    case codeExpired
+    /// A store stayed unreachable or contention never settled: nothing was promised.
+    case unavailable
+}
+
+/// The protocol of one purchase: read the code's item record, decide, compare-and-set it to sold
+/// (adding the item to the sale's `sold` and `pending` sets), make the purchase durable, answer,
+/// then drop it from `pending`.
+///
+/// Order and idempotency:
+/// - The compare-and-set on the item record is the linearization point.
+/// - The purchase is durable in the durable store (idempotent by code, fenced by generation)
+///   before `200` is answered.
+/// - A retry after a lost reply finds the item sold with this code and answers the same purchase,
+///   after writing it durably again (a no-op if it was).
+/// - Crash between the compare-and-set and the durable write: the item stays in `pending`; the
+///   client's retry or the `ReconcileMachine` rolls the purchase forward.
+public struct PurchaseMachine: Sendable {
+    enum State: Sendable {
+        case idle
+        case reading(HotKey)
+        case committing(Purchase, Generation)
+        case persisting(Purchase, Generation?)
+        case consulting(HotKey, Versioned, Generation)
+        case sleeping(then: Resume)
+        case awaitingRebuild
+        case done
+    }
+
+    enum Resume: Sendable {
+        case read
+        case persist(Purchase, Generation?)
+        case consult(HotKey, Versioned, Generation)
+    }
+
+    public let code: Code
+    let calendar: SaleCalendar
+    let policy: ProtocolPolicy
+    var budget: RetryBudget
+    var state: State = .idle
+
+    public init(code: Code, rules: SaleRules, policy: ProtocolPolicy, random: inout some RandomNumberGenerator) {
+        self.code = code
+        self.calendar = SaleCalendar(saleLength: rules.saleLength)
+        self.policy = policy
+        self.budget = RetryBudget(policy: policy, seed: random.next())
+    }
+
+    /// True between the compare-and-set to sold and the durable purchase (for coverage).
+    public var isPersistingPurchase: Bool {
+        if case .persisting = state { return true }
+        return false
+    }
+
+    public mutating func start(now: Instant) -> Step<PurchaseResult> {
+        guard case .idle = state else { preconditionFailure("start called twice") }
+        return read(now: now)
+    }
+
+    mutating func read(now: Instant) -> Step<PurchaseResult> {
+        let key = PurchaseRules.itemKey(for: code, now: now, calendar: calendar, bug: policy.plantedBug)
+        state = .reading(key)
+        return .call(.hotRead(HotRead(keys: [key])))
+    }
+
+    public mutating func receive(_ reply: StoreReply, now: Instant) -> Step<PurchaseResult> {
+        switch (state, reply) {
+        case (.reading(let key), .hotRead(.snapshot(let snapshot))) where snapshot.records.count == 1:
+            let record = snapshot.records[0]
+            switch PurchaseRules.decide(code: code, now: now, key: key, record: record, generation: snapshot.generation,
+                                        bug: policy.plantedBug) {
+            case .completed(let purchase):
+                return persist(purchase, fence: snapshot.generation)
+            case .buy(let purchase, let commit):
+                state = .committing(purchase, snapshot.generation)
+                return .call(.hotCommit(commit))
+            case .expired:
+                return finish(.codeExpired)
+            case .consultHistory:
+                return consult(key, record, snapshot.generation)
+            }
+        case (.reading, .hotRead(.uninitialized)):
+            state = .awaitingRebuild
+            return .awaitRebuild
+        case (.reading, .failed):
+            return backoff(then: .read)
+
+        case (.committing(let purchase, let generation), .hotCommit(.committed)):
+            if policy.plantedBug == .ackBeforeDurable {
+                state = .done
+                return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation)))
+            }
+            return persist(purchase, fence: generation)
+        case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)):
+            return restart(now: now)
+        case (.committing, .failed(.timeout)):
+            return read(now: now)  // it may have applied: the item then shows sold with this code
+        case (.committing, .failed(.unavailable)):
+            return backoff(then: .read)
+
+        case (.persisting(let purchase, let fence), .durableWrite(.written)),
+            (.persisting(let purchase, let fence), .durableWrite(.alreadyPresent)):
+            state = .done
+            let tidy = fence.map {
+                StoreCall.hotCommit(HotCommit(generation: $0, setRemoves: [.pending(purchase.sale): [purchase.item]]))
+            }
+            return .respond(.purchased(purchase), followUp: tidy)
+        case (.persisting, .durableWrite(.fenced)):
+            return restart(now: now)
+        case (.persisting, .durableWrite(.rejected)):
+            // The schema's last line of defence refused a second purchase of this item: a bug
+            // upstream. Promise nothing.
+            assertionFailure("purchase of \(code) rejected by the durable store's constraints")
+            return finish(.unavailable)
+        case (.persisting(let purchase, let fence), .failed):
+            return backoff(then: .persist(purchase, fence))
+
+        case (.consulting(let key, let record, let generation), .durableQuery(.codeHistory(let history))):
+            if policy.plantedBug == .purchaseSkipsHoldCheck,
+                case .buy(let purchase, let commit)? = PurchaseRules.buyIgnoringHotRecord(
+                    history: history, key: key, record: record, now: now, generation: generation)
+            {
+                state = .committing(purchase, generation)
+                return .call(.hotCommit(commit))
+            }
+            switch PurchaseRules.decide(history: history) {
+            case .completed(let purchase): return finish(.purchased(purchase))
+            case .expired: return finish(.codeExpired)
+            case .unknown: return finish(.unknownCode)
+            }
+        case (.consulting(let key, let record, let generation), .failed):
+            return backoff(then: .consult(key, record, generation))
+
+        default:
+            assertionFailure("purchase: unexpected reply \(reply) in state \(state)")
+            return finish(.unavailable)
+        }
+    }
+
+    public mutating func resume(now: Instant) -> Step<PurchaseResult> {
+        switch state {
+        case .sleeping(then: .read), .awaitingRebuild:
+            return read(now: now)
+        case .sleeping(then: .persist(let purchase, let fence)):
+            return persist(purchase, fence: fence)
+        case .sleeping(then: .consult(let key, let record, let generation)):
+            return consult(key, record, generation)
+        default:
+            assertionFailure("purchase: resume in state \(state)")
+            return finish(.unavailable)
+        }
+    }
+
+    mutating func persist(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
+        state = .persisting(purchase, fence)
+        let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
+        return .call(.durableWrite(.purchase(purchase, fence: effectiveFence)))
+    }
+
+    mutating func consult(_ key: HotKey, _ record: Versioned, _ generation: Generation) -> Step<PurchaseResult> {
+        state = .consulting(key, record, generation)
+        return .call(.durableQuery(.codeHistory(code)))
+    }
+
+    mutating func restart(now: Instant) -> Step<PurchaseResult> {
+        guard budget.allowRestart() else { return finish(.unavailable) }
+        return read(now: now)
+    }
+
+    mutating func backoff(then resume: Resume) -> Step<PurchaseResult> {
+        guard let delay = budget.backoffAfterFailure() else { return finish(.unavailable) }
+        state = .sleeping(then: resume)
+        return .sleep(delay)
+    }
+
+    mutating func finish(_ result: PurchaseResult) -> Step<PurchaseResult> {
+        state = .done
+        return .respond(result, followUp: nil)
+    }
+}

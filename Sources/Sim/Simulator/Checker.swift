@@ -1,0 +1,267 @@
+import Engine
+import StoreModel
+
+/// Checks SPEC.md's guarantees S1–S7 as the simulation runs: on every store transition, on
+/// every response an instance sends, and on every answer a client receives.
+///
+/// It sees the simulated stores directly, and knows what every client was told; it never asks
+/// the engine, so an engine bug cannot hide from it.
+struct Checker: Sendable {
+    let rules: SaleRules
+    let maxSkew: TimeSpan
+    private(set) var violations: [String] = []
+
+    /// Codes whose `200` was sent, and the newest such hold per item.
+    private(set) var handedOut: [Code: Hold] = [:]
+    private var newestHandedOut: [HotKey: Hold] = [:]
+    /// Purchases whose `200` was sent.
+    private(set) var acknowledged: [Code: Purchase] = [:]
+    private var acknowledgedOfItem: [HotKey: Code] = [:]
+    private var acknowledgedPerUser: [HotKey: Int] = [:]
+    private var durablePerUser: [HotKey: Int] = [:]
+    private var durablePerSale: [SaleID: Int] = [:]
+
+    init(rules: SaleRules, maxSkew: TimeSpan) {
+        self.rules = rules
+        self.maxSkew = maxSkew
+    }
+
+    mutating func fail(_ message: String, at now: Instant) {
+        violations.append("[\(now)] \(message)")
+    }
+
+    // MARK: Store transitions
+
+    /// Before a committed hot write is applied: every put must be a legal transition.
+    mutating func hotCommitWillApply(_ commit: HotCommit, hot: HotStoreModel, now: Instant) {
+        for (key, newValue) in commit.puts {
+            guard case .item = key else { continue }
+            let before = hot.record(key).itemRecord
+            let after: ItemRecord? = if case .item(let record)? = newValue { record } else { nil }
+            switch before {
+            case .sold(let purchase):
+                if after != .sold(purchase) {
+                    fail("S1 violated: \(key), sold to \(purchase.user) with \(purchase.code), was overwritten with \(String(describing: after))", at: now)
+                }
+            case .held(let hold) where handedOut[hold.code] != nil && now < hold.expiresAt:
+                switch after {
+                case .sold(let purchase) where purchase.code == hold.code: break
+                case .held(let renewed) where renewed.user == hold.user: break
+                default:
+                    fail("S6 violated: \(key) is held by live code \(hold.code) of \(hold.user) until \(hold.expiresAt), but was changed to \(String(describing: after))", at: now)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    /// After a rebuild's state was installed: every code handed out and still live is there.
+    mutating func installed(_ hot: HotStoreModel, now: Instant) {
+        for key in newestHandedOut.keys.sorted(by: { $0.description < $1.description }) {
+            guard let hold = newestHandedOut[key] else { continue }
+            guard now < hold.expiresAt else {
+                newestHandedOut[key] = nil
+                continue
+            }
+            if !Self.holds(hot.record(key).itemRecord, hold.code) {
+                fail("S6 violated: the rebuild lost live code \(hold.code) of \(hold.user) (expires \(hold.expiresAt)); \(key) is now \(String(describing: hot.record(key).itemRecord))", at: now)
+            }
+        }
+    }
+
+    static func holds(_ record: ItemRecord?, _ code: Code) -> Bool {
+        switch record {
+        case .held(let hold): hold.code == code
+        case .sold(let purchase): purchase.code == code
+        case nil: false
+        }
+    }
+
+    /// After a durable write was applied.
+    mutating func durableWriteApplied(_ write: DurableWrite, reply: DurableWriteReply, durable: DurableStoreModel, now: Instant) {
+        guard case .purchase(let purchase, _) = write else { return }
+        switch reply {
+        case .rejected:
+            fail("S1 violated: a second purchase of item \(purchase.item) of sale \(purchase.sale) (code \(purchase.code), user \(purchase.user)) reached PostgreSQL; only its unique constraint stopped it", at: now)
+        case .written:
+            if let hold = durable.holdsByCode[purchase.code], hold.user != purchase.user {
+                fail("S7 violated: code \(purchase.code) of \(hold.user) was bought for \(purchase.user)", at: now)
+            } else if durable.holdsByCode[purchase.code] == nil {
+                fail("S7 violated: purchase with code \(purchase.code), which was never recorded as handed out", at: now)
+            }
+            let userKey = HotKey.user(purchase.sale, purchase.user)
+            durablePerUser[userKey, default: 0] += 1
+            if durablePerUser[userKey, default: 0] > rules.userLimit {
+                fail("S2 violated: \(purchase.user) owns \(durablePerUser[userKey, default: 0]) items of sale \(purchase.sale) in PostgreSQL (limit \(rules.userLimit))", at: now)
+            }
+            durablePerSale[purchase.sale, default: 0] += 1
+            if durablePerSale[purchase.sale, default: 0] > rules.itemsPerSale {
+                fail("S3 violated: sale \(purchase.sale) sold \(durablePerSale[purchase.sale, default: 0]) items", at: now)
+            }
+        case .alreadyPresent, .fenced:
+            break
+        }
+    }
+
+    // MARK: Responses sent by instances
+
+    mutating func checkoutAnswered(_ result: CheckoutResult, attempt: AttemptID, hot: HotStoreModel, durable: DurableStoreModel, now: Instant) {
+        let recorded = durable.attempts[attempt]
+        switch result {
+        case .held(let hold):
+            guard let recorded, recorded.hold == hold else {
+                fail("S5 violated: code \(hold.code) handed to \(hold.user) is not recorded in PostgreSQL with its holder, item and expiry", at: now)
+                return
+            }
+            let key = HotKey.item(hold.sale, hold.item)
+            // (Its own holder may already have renewed it, at an instance whose clock says it expired.)
+            let record = hot.record(key).itemRecord
+            let renewedByHolder = if case .held(let current) = record { current.user == hold.user && now + maxSkew >= hold.expiresAt } else { false }
+            if hot.generation != nil && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
+                fail("S6 violated: code \(hold.code) handed to \(hold.user), but \(key) is \(String(describing: hot.record(key).itemRecord))", at: now)
+            }
+            handedOut[hold.code] = hold
+            if let newest = newestHandedOut[key], newest.expiresAt > hold.expiresAt {} else { newestHandedOut[key] = hold }
+        case .refused(let outcome):
+            if recorded?.outcome != outcome {
+                fail("S5 violated: checkout attempt \(attempt) answered \(outcome.rawValue) but PostgreSQL has \(String(describing: recorded?.outcome))", at: now)
+            }
+        case .unavailable:
+            break
+        }
+    }
+
+    mutating func purchaseAnswered(_ result: PurchaseResult, durable: DurableStoreModel, now: Instant) {
+        guard case .purchased(let purchase) = result else { return }
+        guard durable.purchasesByCode[purchase.code] == purchase else {
+            fail("S4 violated: purchase of item \(purchase.item) of sale \(purchase.sale) by \(purchase.user) acknowledged but PostgreSQL has \(String(describing: durable.purchasesByCode[purchase.code]))", at: now)
+            return
+        }
+        if let earlier = acknowledged[purchase.code] {
+            if earlier != purchase { fail("S7 violated: code \(purchase.code) acknowledged twice with different purchases", at: now) }
+            return
+        }
+        acknowledged[purchase.code] = purchase
+        let itemKey = HotKey.item(purchase.sale, purchase.item)
+        if let other = acknowledgedOfItem[itemKey], other != purchase.code {
+            fail("S1 violated: \(itemKey) acknowledged as sold with \(other) and with \(purchase.code)", at: now)
+        }
+        acknowledgedOfItem[itemKey] = purchase.code
+        let userKey = HotKey.user(purchase.sale, purchase.user)
+        acknowledgedPerUser[userKey, default: 0] += 1
+        if acknowledgedPerUser[userKey, default: 0] > rules.userLimit {
+            fail("S2 violated: \(purchase.user) was acknowledged \(acknowledgedPerUser[userKey, default: 0]) purchases in sale \(purchase.sale)", at: now)
+        }
+    }
+
+    // MARK: Answers received by clients
+
+    /// Judges an answer against what the client meant. `sentAt` is the true time the instance answered.
+    mutating func clientReceived(_ response: SimResponse, for request: ClientRequest, sentAt: Instant, now: Instant) {
+        switch (request.intent, response) {
+        case (.malformed, .badRequest):
+            break
+        case (.malformed, _):
+            fail("API: malformed request '\(request.query)' was not refused with 400", at: now)
+        case (_, .badRequest(let error)):
+            fail("API: well-formed request '\(request.query)' refused with \(error.code)", at: now)
+        case (.purchaseOwn(let hold), .purchase(let result)):
+            switch result {
+            case .purchased(let purchase):
+                if purchase.code != hold.code || purchase.user != hold.user {
+                    fail("S7 violated: code \(hold.code) of \(hold.user) bought \(purchase)", at: now)
+                }
+            case .codeExpired:
+                if sentAt + maxSkew < hold.expiresAt {
+                    fail("S6 violated: live code \(hold.code) (expires \(hold.expiresAt)) of \(hold.user) was refused as expired at \(sentAt)", at: now)
+                }
+            case .unknownCode:
+                fail("S6 violated: code \(hold.code) handed to \(hold.user) was answered unknown_code", at: now)
+            case .unavailable:
+                break
+            }
+        case (.purchaseForeign(let hold), .purchase(.purchased(let purchase))):
+            if purchase.user != hold.user || purchase.code != hold.code {
+                fail("S7 violated: another user's code \(hold.code) bought \(purchase) instead of for its holder \(hold.user)", at: now)
+            }
+        case (.purchaseForeign, .purchase):
+            break
+        case (.purchaseGuess(let code), .purchase(let result)):
+            if result != .unknownCode && result != .unavailable {
+                fail("S7 violated: guessed code \(code) was answered \(result)", at: now)
+            }
+        case (.checkout, .checkout):
+            break
+        default:
+            fail("simulator: answer \(response) does not fit request \(request.intent)", at: now)
+        }
+    }
+
+    /// A repeated request must get the same answer as the first when nothing changed between.
+    /// (A checkout repeated after its code was used, by the holder or by someone presenting it,
+    /// rightly answers `item_sold`.)
+    mutating func repeatReceived(_ response: SimResponse, first: SimResponse, sentAt: Instant, durable: DurableStoreModel, now: Instant) {
+        switch (first, response) {
+        case (.purchase(.purchased(let a)), .purchase(let second)):
+            if second != .purchased(a) && second != .unavailable {
+                fail("S7 violated: a retried purchase of code \(a.code) that had succeeded was answered \(second)", at: now)
+            }
+        case (.checkout(.held(let hold), _, _), .checkout(let second, _, let sale)):
+            let boughtWithIt = second == .refused(.itemSold) && durable.purchasesByCode[hold.code] != nil
+            if sale == hold.sale, sentAt + maxSkew < hold.expiresAt, second != .held(hold), second != .unavailable, !boughtWithIt {
+                fail("API: a retried checkout of \(hold.user) for item \(hold.item) got \(second) instead of its live code \(hold.code)", at: now)
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: The end of the run
+
+    /// The auditor: replays every acknowledged purchase against the final durable store, then
+    /// checks the stores agree with each other once faults have stopped.
+    /// - Parameter forgotten: sales a rebuild legitimately left out of the hot store (over before it).
+    mutating func audit(hot: HotStoreModel, durable: DurableStoreModel, sales: [SaleID], forgotten: (SaleID) -> Bool, now: Instant) {
+        for code in acknowledged.keys.sorted(by: { $0.text < $1.text }) {
+            guard let purchase = acknowledged[code] else { continue }
+            if durable.purchasesByCode[code] != purchase {
+                fail("S4 violated (audit): acknowledged purchase \(purchase) is not in PostgreSQL", at: now)
+            }
+        }
+        guard hot.generation != nil else {
+            fail("L2 violated: the hot store is still uninitialized after faults stopped", at: now)
+            return
+        }
+        for sale in sales {
+            let durablePurchases = durable.purchases(of: sale)
+            let hotKnowsSale = !hot.members(.sold(sale)).isEmpty || !hot.members(.pending(sale)).isEmpty
+            if !hotKnowsSale && forgotten(sale) {
+                // Served from PostgreSQL alone now; still check the durable side.
+                for purchase in durablePurchases where handedOut[purchase.code] == nil {
+                    fail("audit: PostgreSQL has a purchase with code \(purchase.code), which no client was ever given", at: now)
+                }
+                continue
+            }
+            var perUser: [UserID: Int] = [:]
+            for purchase in durablePurchases {
+                perUser[purchase.user, default: 0] += 1
+                if handedOut[purchase.code] == nil {
+                    fail("audit: PostgreSQL has a purchase with code \(purchase.code), which no client was ever given", at: now)
+                }
+                if hot.record(.item(sale, purchase.item)).itemRecord != .sold(purchase) {
+                    fail("audit: stores disagree on item \(purchase.item) of sale \(sale): PostgreSQL sold it to \(purchase.user), Redis has \(String(describing: hot.record(.item(sale, purchase.item)).itemRecord))", at: now)
+                }
+            }
+            for (user, count) in perUser where count > rules.userLimit {
+                fail("S2 violated (audit): \(user) owns \(count) items of sale \(sale)", at: now)
+            }
+            if hot.members(.sold(sale)).count != durablePurchases.count {
+                fail("audit: Redis counts \(hot.members(.sold(sale)).count) sold items in sale \(sale), PostgreSQL \(durablePurchases.count)", at: now)
+            }
+            if !hot.members(.pending(sale)).isEmpty {
+                fail("L2 violated: \(hot.members(.pending(sale)).count) purchases of sale \(sale) still pending after faults stopped", at: now)
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Engine
+import HeapModule
+
+/// Everything that can happen in a simulation, at one instant of true (virtual) time.
+enum Event: Sendable {
+    /// A user decides what to do next.
+    case userActs(user: Int)
+    /// A client request reaches a server instance.
+    case requestArrives(request: Int)
+    /// A response reaches its client.
+    case responseArrives(request: Int, response: SimResponse)
+    /// The client stops waiting for a request.
+    case clientTimeout(request: Int)
+    /// A store call reaches its store.
+    case storeReceives(call: Int)
+    /// A store's reply reaches the instance that called.
+    case replyArrives(call: Int, reply: StoreReply)
+    /// The instance's timeout for a store call fires.
+    case callTimeout(call: Int)
+    /// A machine's back-off ends.
+    case wake(instance: Int, incarnation: Int, machine: Int)
+    case crash(instance: Int)
+    case restart(instance: Int)
+    case redisRestart
+    case outageStarts(hot: Bool)
+    case outageEnds(hot: Bool)
+    case clockJump(instance: Int)
+    case reconcileTick(instance: Int)
+    case faultsEnd
+
+    /// A small number per kind, for the trace hash.
+    var kind: UInt64 {
+        switch self {
+        case .userActs: 1
+        case .requestArrives: 2
+        case .responseArrives: 3
+        case .clientTimeout: 4
+        case .storeReceives: 5
+        case .replyArrives: 6
+        case .callTimeout: 7
+        case .wake: 8
+        case .crash: 9
+        case .restart: 10
+        case .redisRestart: 11
+        case .outageStarts: 12
+        case .outageEnds: 13
+        case .clockJump: 14
+        case .reconcileTick: 15
+        case .faultsEnd: 16
+        }
+    }
+
+    /// The main id the event concerns, for the trace hash.
+    var subject: UInt64 {
+        switch self {
+        case .userActs(let u): UInt64(u)
+        case .requestArrives(let r), .responseArrives(let r, _), .clientTimeout(let r): UInt64(r)
+        case .storeReceives(let c), .replyArrives(let c, _), .callTimeout(let c): UInt64(c)
+        case .wake(let i, _, let m): UInt64(i) << 32 | UInt64(m)
+        case .crash(let i), .restart(let i), .clockJump(let i), .reconcileTick(let i): UInt64(i)
+        case .outageStarts(let hot), .outageEnds(let hot): hot ? 1 : 0
+        case .redisRestart, .faultsEnd: 0
+        }
+    }
+}
+
+struct ScheduledEvent: Comparable, Sendable {
+    let time: Instant
+    let sequence: UInt64
+    let event: Event
+
+    static func < (lhs: ScheduledEvent, rhs: ScheduledEvent) -> Bool {
+        (lhs.time, lhs.sequence) < (rhs.time, rhs.sequence)
+    }
+
+    static func == (lhs: ScheduledEvent, rhs: ScheduledEvent) -> Bool {
+        lhs.time == rhs.time && lhs.sequence == rhs.sequence
+    }
+}
+
+/// Events ordered by time, ties broken by scheduling order: the only order the simulation has.
+struct EventQueue: Sendable {
+    private var heap = Heap<ScheduledEvent>()
+    private var sequence: UInt64 = 0
+
+    mutating func schedule(_ event: Event, at time: Instant) {
+        sequence += 1
+        heap.insert(ScheduledEvent(time: time, sequence: sequence, event: event))
+    }
+
+    mutating func next() -> ScheduledEvent? { heap.popMin() }
+
+    var isEmpty: Bool { heap.isEmpty }
+    var count: Int { heap.count }
+}
+
+/// FNV-1a over the processed events: equal hashes mean equal traces.
+struct TraceHash: Sendable {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    mutating func mix(_ word: UInt64) {
+        var w = word
+        for _ in 0..<8 {
+            value ^= w & 0xFF
+            value &*= 0x0000_0100_0000_01B3
+            w >>= 8
+        }
+    }
+}

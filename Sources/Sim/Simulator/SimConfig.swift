@@ -1,0 +1,137 @@
+import Engine
+
+/// How hostile the simulated environment is. Rates are per store operation unless said otherwise;
+/// every draw comes from the run's seed.
+public struct FaultProfile: Sendable, Equatable {
+    public var name: String
+    /// Probability that an instance crashes just before handling a store reply (between two port calls).
+    public var crashPerReply: Double
+    /// Probability that a store applies an operation but its reply is lost (the caller times out).
+    public var lostReply: Double
+    /// Probability that a store refuses an operation without applying it.
+    public var transientError: Double
+    /// Probability that a reply is delayed by a latency spike.
+    public var latencySpike: Double
+    /// Mean virtual time between Redis restarts that lose everything (0 = never).
+    public var redisRestartEvery: TimeSpan
+    /// Mean virtual time between store outages (either store, 0 = never) and their length.
+    public var outageEvery: TimeSpan
+    public var outageLength: TimeSpan
+    /// Mean virtual time between clock jumps of some instance (0 = never).
+    public var clockJumpEvery: TimeSpan
+    /// Clients that fail to receive a response they were sent.
+    public var lostResponse: Double
+
+    public static let off = FaultProfile(
+        name: "none", crashPerReply: 0, lostReply: 0, transientError: 0, latencySpike: 0, redisRestartEvery: .zero,
+        outageEvery: .zero, outageLength: .zero, clockJumpEvery: .zero, lostResponse: 0)
+    public static let `default` = FaultProfile(
+        name: "default", crashPerReply: 0.000_03, lostReply: 0.002, transientError: 0.002, latencySpike: 0.003,
+        redisRestartEvery: .seconds(90), outageEvery: .seconds(45), outageLength: .milliseconds(1_500),
+        clockJumpEvery: .seconds(20), lostResponse: 0.001)
+    public static let heavy = FaultProfile(
+        name: "heavy", crashPerReply: 0.000_3, lostReply: 0.01, transientError: 0.01, latencySpike: 0.01,
+        redisRestartEvery: .seconds(30), outageEvery: .seconds(15), outageLength: .seconds(3),
+        clockJumpEvery: .seconds(5), lostResponse: 0.005)
+
+    public static func named(_ name: String) -> FaultProfile? {
+        switch name {
+        case "none": .off
+        case "default": .default
+        case "heavy": .heavy
+        default: nil
+        }
+    }
+
+    public var isNone: Bool { self == .off }
+}
+
+/// The knobs of one simulation run. One seed plus these determine the run entirely.
+public struct SimConfig: Sendable, Equatable {
+    public var seed: UInt64
+    public var users: Int = 10_000
+    public var instances: Int = 3
+    public var sales: Int = 1
+    public var rules: SaleRules
+    public var faults: FaultProfile = .default
+    /// Faults stop after this fraction of the simulated sales; the rest is the liveness phase.
+    public var faultFraction: Double = 0.5
+    /// Largest offset of an instance clock from true time; at most half the skew allowance.
+    public var maxClockSkew: TimeSpan
+    public var policy = ProtocolPolicy()
+    /// Stop at the first violation (the default) or keep going to collect more.
+    public var stopAtFirstViolation = true
+
+    public init(seed: UInt64) {
+        self.seed = seed
+        var rules = SaleRules()
+        rules.saleLength = .seconds(600)
+        rules.holdTTL = .seconds(30)
+        rules.catalogSeed = seed
+        self.rules = rules
+        self.maxClockSkew = TimeSpan(microseconds: rules.clockSkewAllowance.microseconds / 2)
+    }
+
+    /// Swarm testing: the knobs themselves drawn from the seed, so a sweep explores shapes of
+    /// load (few items and many users, tiny limits, short holds, short sales) as well as schedules.
+    public static func swarm(seed: UInt64, users: Int?) -> SimConfig {
+        var config = SimConfig(seed: seed)
+        var rng = SplitMix64(seed: seed ^ 0x5EED_5A7A_0000_0001)
+        func pick<T>(_ options: [T]) -> T { options[Int(rng.next() % UInt64(options.count))] }
+        config.users = users ?? pick([50, 200, 500, 1_000, 2_000])
+        config.instances = pick([1, 2, 3, 4, 5])
+        config.sales = pick([1, 2, 3])
+        config.rules.itemsPerSale = pick([10, 50, 200, 1_000, 3_000])
+        config.rules.userLimit = pick([1, 2, 3, 10])
+        config.rules.holdTTL = .seconds(pick([2, 5, 15, 30, 60]))
+        config.rules.saleLength = .seconds(pick([60, 120, 300, 600]))
+        config.rules.clockSkewAllowance = .milliseconds(pick([200, 1_000, 2_000]))
+        config.maxClockSkew = TimeSpan(microseconds: config.rules.clockSkewAllowance.microseconds / 2)
+        config.faults = pick([FaultProfile.off, .default, .default, .heavy])
+        config.faultFraction = pick([0.3, 0.5, 0.7])
+        return config
+    }
+}
+
+extension SplitMix64 {
+    /// A uniform double in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    mutating func chance(_ p: Double) -> Bool { p > 0 && unit() < p }
+
+    /// Uniform in `range`.
+    mutating func int(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
+    }
+
+    mutating func micros(_ low: Int64, _ high: Int64) -> Int64 { low + Int64(next() % UInt64(max(1, high - low + 1))) }
+
+    /// Exponentially distributed with the given mean.
+    mutating func exponential(mean: TimeSpan) -> TimeSpan {
+        let u = max(unit(), 1e-12)
+        return TimeSpan(microseconds: Int64(-Double(mean.microseconds) * log(u)))
+    }
+
+    /// A child generator whose stream is independent of this one's later draws.
+    mutating func fork() -> SplitMix64 { SplitMix64(seed: SplitMix64.mix(next() ^ 0xF0F0_F0F0_F0F0_F0F0)) }
+}
+
+/// Natural logarithm without Foundation (the simulator stays free of platform libraries).
+func log(_ x: Double) -> Double {
+    // ln(x) = 2·atanh((x-1)/(x+1)), after scaling x into [0.5, 1) by powers of two.
+    var m = x
+    var k = 0.0
+    while m >= 1 { m /= 2; k += 1 }
+    while m < 0.5 { m *= 2; k -= 1 }
+    let y = (m - 1) / (m + 1)
+    let y2 = y * y
+    var term = y
+    var sum = 0.0
+    var n = 1.0
+    for _ in 0..<30 {
+        sum += term / n
+        term *= y2
+        n += 2
+    }
+    return 2 * sum + k * 0.693_147_180_559_945_3
+}

@@ -1,0 +1,179 @@
+import Engine
+
+/// The server side of the simulation: instances receiving requests, driving engine machines
+/// step by step, crashing and restarting. This is the simulator's counterpart of the HTTP
+/// server's `RequestDriver`: it executes steps and decides nothing.
+extension Simulation {
+    mutating func requestArrives(_ id: Int) {
+        let request = requests[id]
+        let index = request.instance
+        guard instances[index].alive else {
+            // Connection refused: the client notices at once.
+            mark("connection_refused")
+            queue.schedule(.clientTimeout(request: id), at: now + .milliseconds(1))
+            return
+        }
+        let local = instances[index].localTime(now)
+        let isCheckout: Bool
+        switch request.intent {
+        case .checkout: isCheckout = true
+        case .purchaseOwn, .purchaseForeign, .purchaseGuess: isCheckout = false
+        case .malformed(let checkout): isCheckout = checkout
+        }
+        let machine: RunningMachine
+        do throws(APIError) {
+            if isCheckout {
+                let parsed = try CheckoutRequest.parse(query: request.query, rules: config.rules)
+                machine = .checkout(
+                    CheckoutMachine(request: parsed, now: local, rules: config.rules, policy: config.policy, random: &instances[index].rng),
+                    request: id)
+            } else {
+                let code = try Code.parse(query: request.query)
+                machine = .purchase(PurchaseMachine(code: code, rules: config.rules, policy: config.policy, random: &instances[index].rng), request: id)
+            }
+        } catch {
+            mark("malformed_rejected")
+            send(.badRequest(error), for: id)
+            return
+        }
+        startMachine(machine, on: index)
+    }
+
+    mutating func startMachine(_ machine: RunningMachine, on index: Int) {
+        nextMachine += 1
+        let id = nextMachine
+        instances[index].machines[id] = machine
+        advance(index, id) { $0.start(now: $1) }
+    }
+
+    /// Lets machine `id` of instance `index` take its next step, and executes it.
+    mutating func advance(_ index: Int, _ id: Int, _ body: (inout RunningMachine, Instant) -> AnyStep) {
+        guard var machine = instances[index].machines[id] else { return }
+        let step = body(&machine, instances[index].localTime(now))
+        instances[index].machines[id] = machine
+        switch step {
+        case .call(let call):
+            issue(call, from: index, machine: id)
+        case .sleep(let span):
+            queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: id), at: now + span)
+        case .awaitRebuild:
+            mark("rebuild_awaited")
+            instances[index].rebuildWaiters.append(id)
+            if instances[index].rebuild == nil {
+                nextMachine += 1
+                let rebuildID = nextMachine
+                instances[index].rebuild = rebuildID
+                instances[index].machines[rebuildID] = .rebuild(
+                    RebuildMachine(rules: config.rules, policy: config.policy, random: &instances[index].rng))
+                advance(index, rebuildID) { $0.start(now: $1) }
+            }
+        case .respond(let response, let followUp):
+            instances[index].machines[id] = nil
+            if let followUp { issue(followUp, from: index, machine: nil) }
+            finished(response, on: index)
+        }
+    }
+
+    mutating func finished(_ response: MachineResponse, on index: Int) {
+        switch response {
+        case .checkout(let result, let attempt, let sale, let request):
+            checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
+            send(.checkout(result, attempt: attempt, sale: sale), for: request)
+        case .purchase(let result, let request):
+            checker.purchaseAnswered(result, durable: durable, now: now)
+            send(.purchase(result), for: request)
+        case .rebuild(let result):
+            if case .done = result { mark("rebuild_completed") } else { mark("rebuild_failed") }
+            instances[index].rebuild = nil
+            let waiters = instances[index].rebuildWaiters
+            instances[index].rebuildWaiters = []
+            for waiter in waiters { advance(index, waiter) { $0.resume(now: $1) } }
+        case .reconcile(let result):
+            instances[index].reconciling = false
+            if case .reconciled(let n) = result, n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
+        }
+    }
+
+    /// The instance answers a client (the response may still be lost on the way).
+    mutating func send(_ response: SimResponse, for id: Int) {
+        respondedAt[id] = now
+        let request = requests[id]
+        if calendar.sale(at: now) != request.sale { mark("rollover_in_flight") }
+        if faultsActive && rngFaults.chance(config.faults.lostResponse) {
+            fault("response_lost")
+            return
+        }
+        queue.schedule(.responseArrives(request: id, response: response), at: now + networkDelay())
+    }
+
+    mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
+        nextCall += 1
+        let id = nextCall
+        calls[id] = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
+        queue.schedule(.storeReceives(call: id), at: now + storeDelay())
+        queue.schedule(.callTimeout(call: id), at: now + (call.isHot ? Self.hotTimeout : Self.durableTimeout))
+    }
+
+    mutating func replyArrives(_ id: Int, _ reply: StoreReply) {
+        guard var pending = calls[id], pending.waiting else { return }
+        pending.waiting = false
+        calls[id] = nil
+        deliver(reply, to: pending)
+    }
+
+    mutating func callTimedOut(_ id: Int) {
+        guard var pending = calls[id], pending.waiting else { return }
+        pending.waiting = false
+        calls[id] = nil
+        mark("store_call_timed_out")
+        deliver(.failed(.timeout), to: pending)
+    }
+
+    mutating func deliver(_ reply: StoreReply, to pending: PendingCall) {
+        let index = pending.instance
+        guard let machine = pending.machine, instances[index].alive, instances[index].incarnation == pending.incarnation
+        else { return }
+        if faultsActive && rngFaults.chance(config.faults.crashPerReply) {
+            // A crash between two port calls: the reply is never processed.
+            if instances[index].machines[machine]?.isBetweenWrites == true { mark("crash_between_writes") }
+            crash(index)
+            return
+        }
+        advance(index, machine) { $0.receive(reply, now: $1) }
+    }
+
+    mutating func crash(_ index: Int) {
+        guard instances[index].alive else { return }
+        fault("instance_crash")
+        instances[index].alive = false
+        instances[index].incarnation += 1
+        instances[index].machines = [:]
+        instances[index].rebuild = nil
+        instances[index].rebuildWaiters = []
+        instances[index].reconciling = false
+        queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
+    }
+
+    mutating func restart(_ index: Int) {
+        instances[index].alive = true
+    }
+
+    mutating func reconcileTick(_ index: Int) {
+        guard now + Self.reconcileEvery <= end else { return }
+        queue.schedule(.reconcileTick(instance: index), at: now + Self.reconcileEvery)
+        guard instances[index].alive, !instances[index].reconciling else { return }
+        instances[index].reconciling = true
+        startMachine(.reconcile(ReconcileMachine(rules: config.rules, policy: config.policy)), on: index)
+    }
+
+    mutating func clockJump(_ index: Int) {
+        guard faultsActive else { return }
+        fault("clock_jump")
+        let skew = config.maxClockSkew.microseconds
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+        queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
+    }
+
+    mutating func networkDelay() -> TimeSpan { TimeSpan(microseconds: rngNet.micros(200, 2_000)) }
+    mutating func storeDelay() -> TimeSpan { TimeSpan(microseconds: rngNet.micros(40, 400)) }
+}

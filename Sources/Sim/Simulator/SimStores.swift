@@ -1,0 +1,118 @@
+import Engine
+import StoreModel
+
+/// The store side of the simulation: PostgreSQL and Redis with the port models' exact
+/// semantics, plus faults: refusals, lost replies, latency spikes, outages and Redis
+/// restarting empty. The checker watches every transition.
+extension Simulation {
+    mutating func storeReceives(_ id: Int) {
+        guard let pending = calls[id] else { return }
+        let call = pending.call
+        let down = call.isHot ? hotDown : durableDown
+        if down || (faultsActive && rngFaults.chance(config.faults.transientError)) {
+            fault(down ? "store_down_refusal" : "transient_error")
+            queue.schedule(.replyArrives(call: id, reply: .failed(.unavailable)), at: now + storeDelay())
+            return
+        }
+        let reply = apply(call)
+        if faultsActive && rngFaults.chance(config.faults.lostReply) {
+            fault("reply_lost")
+            mark(call.isHot ? "hot_applied_reply_lost" : "durable_applied_reply_lost")
+            return
+        }
+        var delay = storeDelay()
+        if faultsActive && rngFaults.chance(config.faults.latencySpike) {
+            fault("latency_spike")
+            delay = delay + .milliseconds(rngFaults.micros(20, 400))
+        }
+        queue.schedule(.replyArrives(call: id, reply: reply), at: now + delay)
+    }
+
+    /// Applies one call atomically, with the checker looking on.
+    mutating func apply(_ call: StoreCall) -> StoreReply {
+        switch call {
+        case .hotRead(let read):
+            return .hotRead(hot.read(read))
+        case .hotCommit(let commit):
+            // The checker sees each transition before it is applied.
+            let verdict = hot.check(commit)
+            if verdict == .committed {
+                checker.hotCommitWillApply(commit, hot: hot, now: now)
+                noteCommitCoverage(commit)
+            } else {
+                mark(verdict == .conflict ? "cas_conflict" : "hot_commit_fenced")
+            }
+            return .hotCommit(hot.commit(commit))
+        case .hotInstall(let install):
+            let reply = hot.install(install)
+            if reply == .installed {
+                mark("rebuild_installed")
+                lastInstallAt = now
+                checker.installed(hot, now: now)
+            } else {
+                mark("rebuild_superseded")
+            }
+            return .hotInstall(reply)
+        case .durableWrite(let write):
+            let reply = durable.write(write)
+            checker.durableWriteApplied(write, reply: reply, durable: durable, now: now)
+            switch reply {
+            case .fenced: mark("durable_write_fenced")
+            case .alreadyPresent: mark("durable_write_already_present")
+            case .written:
+                if case .purchase(let purchase, _) = write {
+                    durableSold[purchase.sale, default: 0] += 1
+                    unsold[purchase.sale, default: UnsoldItems(count: config.rules.itemsPerSale)].remove(purchase.item)
+                    if durableSold[purchase.sale] == config.rules.itemsPerSale {
+                        soldOutAt[purchase.sale] = now
+                        mark("sellout")
+                    }
+                    if now >= calendar.end(of: purchase.sale) { mark("purchase_after_sale_end") }
+                }
+            case .rejected: break
+            }
+            return .durableWrite(reply)
+        case .durableQuery(let query):
+            return .durableQuery(durable.query(query))
+        case .durableBumpGeneration:
+            return .durableGeneration(durable.bumpGeneration())
+        }
+    }
+
+    mutating func noteCommitCoverage(_ commit: HotCommit) {
+        for (key, value) in commit.puts {
+            guard case .item = key else { continue }
+            let before = hot.record(key).itemRecord
+            switch (before, value) {
+            case (.held(let old), .item(.held(let new))?):
+                mark(old.user == new.user ? "hold_renewed_after_expiry" : "expired_hold_taken_over")
+            case (.held, nil):
+                mark("expired_slot_released")
+            case (.held(let hold), .item(.sold)?):
+                if now + config.rules.clockSkewAllowance >= hold.expiresAt { mark("purchase_near_expiry") }
+            default:
+                break
+            }
+        }
+    }
+
+    mutating func redisRestart() {
+        guard faultsActive else { return }
+        fault("redis_restart_empty")
+        hot.loseEverything()
+        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
+    }
+
+    mutating func outageStarts(hot isHot: Bool) {
+        guard faultsActive else { return }
+        fault(isHot ? "redis_outage" : "postgres_outage")
+        if isHot { hotDown = true } else { durableDown = true }
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
+        queue.schedule(.outageEnds(hot: isHot), at: now + length)
+        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
+    }
+
+    mutating func outageEnds(hot isHot: Bool) {
+        if isHot { hotDown = false } else { durableDown = false }
+    }
+}

@@ -1,0 +1,176 @@
+import Engine
+import StoreModel
+
+/// One deterministic simulation run: several instances of the real engine, simulated
+/// PostgreSQL and Redis with fault injection, thousands of simulated users, and the checker
+/// watching every step. Single-threaded; the event queue is the only source of order.
+public struct Simulation: Sendable {
+    public let config: SimConfig
+    let calendar: SaleCalendar
+    let firstSale: SaleID
+    let start: Instant
+    let end: Instant
+    let faultsEnd: Instant
+
+    var now: Instant
+    var queue = EventQueue()
+    var trace = TraceHash()
+    var events = 0
+    var recent: [(Instant, Event)] = []
+
+    var hot = HotStoreModel()
+    var durable = DurableStoreModel()
+    var hotDown = false
+    var durableDown = false
+    var faultsActive: Bool
+
+    var instances: [SimInstance] = []
+    var users: [SimUser] = []
+    var requests: [ClientRequest] = []
+    var respondedAt: [Int: Instant] = [:]
+    var firstAnswers: [Int: SimResponse] = [:]
+    var leaked: [Hold] = []
+
+    var calls: [Int: PendingCall] = [:]
+    var nextCall = 0
+    var nextMachine = 0
+
+    var rngFaults: SplitMix64
+    var rngNet: SplitMix64
+    var rngUsers: SplitMix64
+
+    var checker: Checker
+    var coverage: [String: Int] = [:]
+    var outcomes: [String: Int] = [:]
+    var faultCounts: [String: Int] = [:]
+    var soldOutAt: [SaleID: Instant] = [:]
+    var durableSold: [SaleID: Int] = [:]
+    var unavailableAfterSettle = 0
+    var lastInstallAt: Instant?
+    var unsold: [SaleID: UnsoldItems] = [:]
+
+    struct PendingCall: Sendable {
+        let instance: Int
+        let incarnation: Int
+        /// nil for fire-and-forget follow-ups.
+        let machine: Int?
+        let call: StoreCall
+        var waiting = true
+    }
+
+    static let clientTimeout = TimeSpan.seconds(3)
+    static let hotTimeout = TimeSpan.milliseconds(150)
+    static let durableTimeout = TimeSpan.milliseconds(500)
+    static let reconcileEvery = TimeSpan.seconds(5)
+    static let settle = TimeSpan.seconds(15)
+
+    public init(config: SimConfig) {
+        self.config = config
+        calendar = SaleCalendar(saleLength: config.rules.saleLength)
+        // 2026-01-01T00:00:00Z, rounded up to a sale boundary, minus a little warm-up.
+        firstSale = calendar.sale(at: .seconds(1_767_225_600 - 1) + config.rules.saleLength)
+        let saleStart = calendar.start(of: firstSale)
+        start = saleStart - .seconds(2)
+        let lastEnd = calendar.end(of: SaleID(firstSale.rawValue + Int64(config.sales) - 1))
+        end = lastEnd + config.rules.holdTTL + config.rules.clockSkewAllowance * 2 + Self.settle
+        let span = lastEnd - saleStart
+        faultsEnd = saleStart + TimeSpan(microseconds: Int64(Double(span.microseconds) * config.faultFraction))
+        now = start
+        faultsActive = !config.faults.isNone
+        var root = SplitMix64(seed: config.seed)
+        rngFaults = root.fork()
+        rngNet = root.fork()
+        rngUsers = root.fork()
+        checker = Checker(rules: config.rules, maxSkew: config.maxClockSkew)
+        for _ in 0..<config.instances {
+            var rng = root.fork()
+            let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
+            instances.append(SimInstance(clockOffset: offset, rng: rng))
+        }
+        for index in 0..<config.users {
+            var rng = root.fork()
+            users.append(SimUser(index: index, behaviour: Behaviour.draw(&rng), rng: rng))
+        }
+    }
+
+    var sales: [SaleID] { (0..<config.sales).map { SaleID(firstSale.rawValue + Int64($0)) } }
+
+    // MARK: Running
+
+    /// Runs to the end and returns the verdict.
+    public mutating func run() -> SimReport {
+        schedulePopulation()
+        while let scheduled = queue.next() {
+            guard scheduled.time <= end else { break }
+            now = scheduled.time
+            events += 1
+            trace.mix(UInt64(bitPattern: now.microseconds))
+            trace.mix(scheduled.event.kind << 56 | scheduled.event.subject)
+            if recent.count == 40 { recent.removeFirst() }
+            recent.append((now, scheduled.event))
+            handle(scheduled.event)
+            if config.stopAtFirstViolation && !checker.violations.isEmpty { break }
+        }
+        if checker.violations.isEmpty || !config.stopAtFirstViolation { finalChecks() }
+        return report()
+    }
+
+    mutating func schedulePopulation() {
+        let saleStart = calendar.start(of: firstSale)
+        for index in users.indices {
+            queue.schedule(.userActs(user: index), at: arrival(of: index, saleStart: saleStart))
+        }
+        for index in instances.indices {
+            queue.schedule(.reconcileTick(instance: index), at: start + .milliseconds(Int64(index) * 997))
+        }
+        if !config.faults.isNone {
+            let f = config.faults
+            if f.redisRestartEvery > .zero { queue.schedule(.redisRestart, at: saleStart + rngFaults.exponential(mean: f.redisRestartEvery)) }
+            if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: saleStart + rngFaults.exponential(mean: f.outageEvery)) }
+            if f.clockJumpEvery > .zero {
+                queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.clockJumpEvery))
+            }
+            queue.schedule(.faultsEnd, at: faultsEnd)
+        }
+    }
+
+    /// When a user first shows up in a sale: most in the first seconds (the drop), stragglers
+    /// in its last seconds.
+    mutating func arrival(of index: Int, saleStart: Instant) -> Instant {
+        if users[index].behaviour == .straggler {
+            let back = users[index].rng.micros(0, 20_000_000)
+            return saleStart + config.rules.saleLength - TimeSpan(microseconds: back)
+        }
+        return saleStart + TimeSpan(microseconds: users[index].rng.micros(0, 15_000_000))
+    }
+
+    mutating func handle(_ event: Event) {
+        switch event {
+        case .userActs(let user): userActs(user)
+        case .requestArrives(let request): requestArrives(request)
+        case .responseArrives(let request, let response): responseArrives(request, response)
+        case .clientTimeout(let request): clientTimeout(request)
+        case .storeReceives(let call): storeReceives(call)
+        case .replyArrives(let call, let reply): replyArrives(call, reply)
+        case .callTimeout(let call): callTimedOut(call)
+        case .wake(let instance, let incarnation, let machine):
+            guard instances[instance].alive, instances[instance].incarnation == incarnation else { return }
+            advance(instance, machine) { $0.resume(now: $1) }
+        case .crash(let instance): crash(instance)
+        case .restart(let instance): restart(instance)
+        case .redisRestart: redisRestart()
+        case .outageStarts(let isHot): outageStarts(hot: isHot)
+        case .outageEnds(let isHot): outageEnds(hot: isHot)
+        case .clockJump(let instance): clockJump(instance)
+        case .reconcileTick(let instance): reconcileTick(instance)
+        case .faultsEnd:
+            faultsActive = false
+            hotDown = false
+            durableDown = false
+        }
+    }
+
+    mutating func mark(_ name: String) { coverage[name, default: 0] += 1 }
+    mutating func count(_ outcome: String) { outcomes[outcome, default: 0] += 1 }
+    mutating func fault(_ name: String) { faultCounts[name, default: 0] += 1 }
+}
