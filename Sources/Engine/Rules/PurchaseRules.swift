@@ -56,11 +56,11 @@ public enum PurchaseRules {
         return .unknown
     }
 
-    /// Planted bug `purchaseSkipsHoldCheck`: buys from the durable hold alone, overwriting
-    /// whatever the item's hot record says.
+    /// Planted bug `purchaseSkipsHoldCheck`: trusts the durable record that the code was handed
+    /// out and sells, without re-checking that the item's hot record still holds it.
     static func buyIgnoringHotRecord(history: CodeHistory, key: HotKey, record: Versioned, now: Instant,
                                      generation: Generation) -> PurchaseDecision? {
-        guard history.purchase == nil, let hold = history.hold, now < hold.expiresAt else { return nil }
+        guard history.purchase == nil, let hold = history.hold else { return nil }
         if case .sold = record.itemRecord { return nil }
         return buy(hold: hold, key: key, version: record.version, now: now, generation: generation)
     }

@@ -2,12 +2,19 @@ import ArgumentParser
 import Engine
 import Simulator
 
-/// `sale-sim`: runs the deterministic simulator. See SIMULATOR.md and the README.
+/// `sale-sim`: the deterministic simulator's command line. See SIMULATOR.md and the README.
 @main
 struct SaleSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sale-sim",
-        abstract: "Runs the real sale engine against simulated users, crashes and store failures, checking every guarantee.")
+        abstract: "Runs the real sale engine against simulated users, crashes and store failures, checking every guarantee.",
+        subcommands: [Run.self, PlantedBugs.self],
+        defaultSubcommand: Run.self)
+}
+
+/// One run, a sweep or a swarm.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Simulate one seed or a range of seeds (the default command).")
 
     @Option(help: "The seed of a single run.") var seed: UInt64?
     @Option(help: "A sweep over seeds, as A..B (inclusive).") var seeds: String?
@@ -19,14 +26,15 @@ struct SaleSim: ParsableCommand {
     @Option(help: "Items one user may own per sale.") var limit: Int?
     @Option(help: "Hold length, seconds.") var hold: Int64?
     @Option(name: .customLong("sale-length"), help: "Sale length, seconds.") var saleLength: Int64?
-    @Option(name: .customLong("skew-allowance-ms"), help: "Clock skew allowance, milliseconds (instances skew up to half).") var skewAllowanceMs: Int64?
+    @Option(name: .customLong("skew-allowance-ms"), help: "Clock skew allowance, milliseconds (instances skew up to half).")
+    var skewAllowanceMs: Int64?
     @Option(help: "Fault profile: none, default or heavy.") var faults: String?
     @Option(name: .customLong("fault-fraction"), help: "Fraction of the run with faults on (the rest checks liveness).") var faultFraction: Double?
     @Option(name: .customLong("planted-bug"), help: "Run with a planted bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
     var plantedBug: String?
     @Flag(help: "One JSON object per seed instead of the summary.") var json = false
-    @Flag(name: .customLong("self-check"), help: "Run the seed twice and compare trace hashes.") var selfCheck = false
-    @Flag(name: .customLong("keep-going"), help: "Do not stop at the first violation.") var keepGoing = false
+    @Flag(name: .customLong("self-check"), help: "Run each seed twice and compare trace hashes.") var selfCheck = false
+    @Flag(name: .customLong("keep-going"), help: "Do not stop a run at its first violation.") var keepGoing = false
 
     func validate() throws {
         if seed == nil && seeds == nil { throw ValidationError("give --seed N or --seeds A..B") }
@@ -39,14 +47,8 @@ struct SaleSim: ParsableCommand {
     }
 
     func seedList() throws -> [UInt64] {
-        if let seeds {
-            let parts = seeds.split(separator: ".", omittingEmptySubsequences: true)
-            guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]), a <= b else {
-                throw ValidationError("--seeds must look like 1..200")
-            }
-            return Array(a...b)
-        }
-        return [seed ?? 0]
+        guard let seeds else { return [seed ?? 0] }
+        return Array(try parseRange(seeds))
     }
 
     func makeConfig(seed: UInt64) throws -> SimConfig {
@@ -81,7 +83,7 @@ struct SaleSim: ParsableCommand {
             let report = SimRunner.run(config)
             if selfCheck {
                 let again = SimRunner.run(config)
-                if again.traceHash != report.traceHash {
+                guard again.traceHash == report.traceHash else {
                     print("self-check FAILED for seed \(seed): trace hashes \(report.traceHashHex) and \(again.traceHashHex) differ")
                     throw ExitCode(2)
                 }
@@ -95,4 +97,42 @@ struct SaleSim: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The planted-bug catalogue: every bug must be caught.
+struct PlantedBugs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "planted-bugs", abstract: "Run the simulator against each planted bug; fail if any goes uncaught.")
+
+    @Option(help: "Seeds to try per bug, as A..B.") var seeds: String = "1..100"
+    @Option(help: "Only this bug.") var bug: String?
+
+    func run() throws {
+        let range = try parseRange(seeds)
+        var bugs = PlantedBug.allCases
+        if let bug {
+            guard let one = PlantedBug(rawValue: bug) else { throw ValidationError("unknown bug \(bug)") }
+            bugs = [one]
+        }
+        var caught = 0
+        for bug in bugs {
+            let verdict = PlantedBugHunt.hunt(bug, seeds: range)
+            print(verdict.line)
+            if let violation = verdict.violation, let replay = verdict.replay {
+                print("  \(violation.prefix(240))")
+                print("  replay: \(replay)")
+                caught += 1
+            }
+        }
+        print("caught \(caught) of \(bugs.count)")
+        if caught < bugs.count { throw ExitCode(1) }
+    }
+}
+
+func parseRange(_ text: String) throws -> ClosedRange<UInt64> {
+    let parts = text.split(separator: ".", omittingEmptySubsequences: true)
+    guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]), a <= b else {
+        throw ValidationError("a seed range looks like 1..200")
+    }
+    return a...b
 }

@@ -1,5 +1,4 @@
 import Engine
-import HeapModule
 
 /// Everything that can happen in a simulation, at one instant of true (virtual) time.
 enum Event: Sendable {
@@ -64,31 +63,67 @@ enum Event: Sendable {
     }
 }
 
-struct ScheduledEvent: Comparable, Sendable {
+struct ScheduledEvent: Sendable {
     let time: Instant
-    let sequence: UInt64
     let event: Event
-
-    static func < (lhs: ScheduledEvent, rhs: ScheduledEvent) -> Bool {
-        (lhs.time, lhs.sequence) < (rhs.time, rhs.sequence)
-    }
-
-    static func == (lhs: ScheduledEvent, rhs: ScheduledEvent) -> Bool {
-        lhs.time == rhs.time && lhs.sequence == rhs.sequence
-    }
 }
 
 /// Events ordered by time, ties broken by scheduling order: the only order the simulation has.
+/// A binary min-heap of plain keys; the events themselves wait in slots, so sifting never copies
+/// (and retains) their payloads.
 struct EventQueue: Sendable {
-    private var heap = Heap<ScheduledEvent>()
+    private struct Key: Sendable {
+        let time: Int64
+        let sequence: UInt64
+        let slot: Int
+
+        static func < (lhs: Key, rhs: Key) -> Bool { (lhs.time, lhs.sequence) < (rhs.time, rhs.sequence) }
+    }
+
+    private var heap: [Key] = []
+    private var slots: [Event?] = []
+    private var freeSlots: [Int] = []
     private var sequence: UInt64 = 0
 
     mutating func schedule(_ event: Event, at time: Instant) {
         sequence += 1
-        heap.insert(ScheduledEvent(time: time, sequence: sequence, event: event))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[free] = event
+        } else {
+            slot = slots.count
+            slots.append(event)
+        }
+        heap.append(Key(time: time.microseconds, sequence: sequence, slot: slot))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child] < heap[parent] else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
     }
 
-    mutating func next() -> ScheduledEvent? { heap.popMin() }
+    mutating func next() -> ScheduledEvent? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            guard left < heap.count else { break }
+            let right = left + 1
+            let child = right < heap.count && heap[right] < heap[left] ? right : left
+            guard heap[child] < heap[parent] else { break }
+            heap.swapAt(child, parent)
+            parent = child
+        }
+        guard let event = slots[top.slot] else { return nil }
+        slots[top.slot] = nil
+        freeSlots.append(top.slot)
+        return ScheduledEvent(time: Instant(microseconds: top.time), event: event)
+    }
 
     var isEmpty: Bool { heap.isEmpty }
     var count: Int { heap.count }

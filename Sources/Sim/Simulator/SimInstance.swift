@@ -23,66 +23,36 @@ enum RunningMachine: Sendable {
     case rebuild(RebuildMachine)
     case reconcile(ReconcileMachine)
 
-    mutating func receive(_ reply: StoreReply, now: Instant) -> AnyStep {
+    /// What to feed a machine next.
+    enum Input: Sendable {
+        case start
+        case reply(StoreReply)
+        case resume
+    }
+
+    /// Feeds `input` to the machine and returns its next step, response type erased.
+    mutating func advance(_ input: Input, now: Instant) -> AnyStep {
         switch self {
         case .checkout(var m, let r):
-            let step = m.receive(reply, now: now)
-            self = .checkout(m, request: r)
-            return AnyStep(step) { .checkout($0, attempt: m.attemptID, sale: m.sale, request: r) }
+            defer { self = .checkout(m, request: r) }
+            return AnyStep(Self.feed(&m, input, now)) { .checkout($0, attempt: m.attemptID, sale: m.sale, request: r) }
         case .purchase(var m, let r):
-            let step = m.receive(reply, now: now)
-            self = .purchase(m, request: r)
-            return AnyStep(step) { .purchase($0, request: r) }
+            defer { self = .purchase(m, request: r) }
+            return AnyStep(Self.feed(&m, input, now)) { .purchase($0, request: r) }
         case .rebuild(var m):
-            let step = m.receive(reply, now: now)
-            self = .rebuild(m)
-            return AnyStep(step) { .rebuild($0) }
+            defer { self = .rebuild(m) }
+            return AnyStep(Self.feed(&m, input, now)) { .rebuild($0) }
         case .reconcile(var m):
-            let step = m.receive(reply, now: now)
-            self = .reconcile(m)
-            return AnyStep(step) { .reconcile($0) }
+            defer { self = .reconcile(m) }
+            return AnyStep(Self.feed(&m, input, now)) { .reconcile($0) }
         }
     }
 
-    mutating func resume(now: Instant) -> AnyStep {
-        switch self {
-        case .checkout(var m, let r):
-            let step = m.resume(now: now)
-            self = .checkout(m, request: r)
-            return AnyStep(step) { .checkout($0, attempt: m.attemptID, sale: m.sale, request: r) }
-        case .purchase(var m, let r):
-            let step = m.resume(now: now)
-            self = .purchase(m, request: r)
-            return AnyStep(step) { .purchase($0, request: r) }
-        case .rebuild(var m):
-            let step = m.resume(now: now)
-            self = .rebuild(m)
-            return AnyStep(step) { .rebuild($0) }
-        case .reconcile(var m):
-            let step = m.resume(now: now)
-            self = .reconcile(m)
-            return AnyStep(step) { .reconcile($0) }
-        }
-    }
-
-    mutating func start(now: Instant) -> AnyStep {
-        switch self {
-        case .checkout(var m, let r):
-            let step = m.start(now: now)
-            self = .checkout(m, request: r)
-            return AnyStep(step) { .checkout($0, attempt: m.attemptID, sale: m.sale, request: r) }
-        case .purchase(var m, let r):
-            let step = m.start(now: now)
-            self = .purchase(m, request: r)
-            return AnyStep(step) { .purchase($0, request: r) }
-        case .rebuild(var m):
-            let step = m.start(now: now)
-            self = .rebuild(m)
-            return AnyStep(step) { .rebuild($0) }
-        case .reconcile(var m):
-            let step = m.start(now: now)
-            self = .reconcile(m)
-            return AnyStep(step) { .reconcile($0) }
+    static func feed<M: RequestStateMachine>(_ machine: inout M, _ input: Input, _ now: Instant) -> Step<M.Response> {
+        switch input {
+        case .start: machine.start(now: now)
+        case .reply(let reply): machine.receive(reply, now: now)
+        case .resume: machine.resume(now: now)
         }
     }
 

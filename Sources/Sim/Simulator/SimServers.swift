@@ -43,13 +43,13 @@ extension Simulation {
         nextMachine += 1
         let id = nextMachine
         instances[index].machines[id] = machine
-        advance(index, id) { $0.start(now: $1) }
+        advance(index, id, .start)
     }
 
     /// Lets machine `id` of instance `index` take its next step, and executes it.
-    mutating func advance(_ index: Int, _ id: Int, _ body: (inout RunningMachine, Instant) -> AnyStep) {
+    mutating func advance(_ index: Int, _ id: Int, _ input: RunningMachine.Input) {
         guard var machine = instances[index].machines[id] else { return }
-        let step = body(&machine, instances[index].localTime(now))
+        let step = machine.advance(input, now: instances[index].localTime(now))
         instances[index].machines[id] = machine
         switch step {
         case .call(let call):
@@ -65,7 +65,7 @@ extension Simulation {
                 instances[index].rebuild = rebuildID
                 instances[index].machines[rebuildID] = .rebuild(
                     RebuildMachine(rules: config.rules, policy: config.policy, random: &instances[index].rng))
-                advance(index, rebuildID) { $0.start(now: $1) }
+                advance(index, rebuildID, .start)
             }
         case .respond(let response, let followUp):
             instances[index].machines[id] = nil
@@ -87,7 +87,7 @@ extension Simulation {
             instances[index].rebuild = nil
             let waiters = instances[index].rebuildWaiters
             instances[index].rebuildWaiters = []
-            for waiter in waiters { advance(index, waiter) { $0.resume(now: $1) } }
+            for waiter in waiters { advance(index, waiter, .resume) }
         case .reconcile(let result):
             instances[index].reconciling = false
             if case .reconciled(let n) = result, n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
@@ -139,7 +139,7 @@ extension Simulation {
             crash(index)
             return
         }
-        advance(index, machine) { $0.receive(reply, now: $1) }
+        advance(index, machine, .reply(reply))
     }
 
     mutating func crash(_ index: Int) {

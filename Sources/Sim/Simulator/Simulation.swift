@@ -134,13 +134,15 @@ public struct Simulation: Sendable {
         }
     }
 
-    /// When a user first shows up in a sale: most in the first seconds (the drop), stragglers
-    /// in its last seconds.
+    /// When a user first shows up in a sale: most in its first seconds (the drop), some hammering
+    /// already in the last seconds before it (their requests straddle the rollover), stragglers in
+    /// its last seconds.
     mutating func arrival(of index: Int, saleStart: Instant) -> Instant {
         if users[index].behaviour == .straggler {
             let back = users[index].rng.micros(0, 20_000_000)
             return saleStart + config.rules.saleLength - TimeSpan(microseconds: back)
         }
+        if users[index].rng.chance(0.1) { return saleStart - TimeSpan(microseconds: users[index].rng.micros(0, 1_500_000)) }
         return saleStart + TimeSpan(microseconds: users[index].rng.micros(0, 15_000_000))
     }
 
@@ -155,7 +157,7 @@ public struct Simulation: Sendable {
         case .callTimeout(let call): callTimedOut(call)
         case .wake(let instance, let incarnation, let machine):
             guard instances[instance].alive, instances[instance].incarnation == incarnation else { return }
-            advance(instance, machine) { $0.resume(now: $1) }
+            advance(instance, machine, .resume)
         case .crash(let instance): crash(instance)
         case .restart(let instance): restart(instance)
         case .redisRestart: redisRestart()

@@ -1,0 +1,175 @@
+import Adapters
+import Engine
+import StoreModel
+import Synchronization
+import Testing
+
+/// A clock tests move by hand.
+final class TestClock: Sendable {
+    private let current: Mutex<Instant>
+    init(_ start: Instant) { current = Mutex(start) }
+    var now: Instant { current.withLock { $0 } }
+    func advance(_ span: TimeSpan) { current.withLock { $0 = $0 + span } }
+}
+
+/// In-memory stores that can lose replies and refuse writes on demand, to drive the machines'
+/// retry paths the way the simulator does.
+final class FlakyStores: HotStore, DurableStore {
+    let inner = InMemoryStores()
+    struct Plan {
+        var loseNextCommitReply = false
+        var loseNextDurableReply = false
+        var refusePurchaseWrites = 0
+    }
+    let plan = Mutex(Plan())
+
+    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply { try await inner.read(read) }
+    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply { try await inner.install(install) }
+    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply { try await inner.query(query) }
+    func bumpGeneration() async throws(StoreFailure) -> Generation { try await inner.bumpGeneration() }
+
+    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
+        let reply = try await inner.commit(commit)
+        if plan.withLock({ p in defer { p.loseNextCommitReply = false }; return p.loseNextCommitReply }) { throw .timeout }
+        return reply
+    }
+
+    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
+        if case .purchase = write, plan.withLock({ p in defer { p.refusePurchaseWrites -= 1 }; return p.refusePurchaseWrites > 0 }) {
+            throw .unavailable
+        }
+        let reply = try await inner.write(write)
+        if plan.withLock({ p in defer { p.loseNextDurableReply = false }; return p.loseNextDurableReply }) { throw .timeout }
+        return reply
+    }
+}
+
+@Suite("Request machines over in-memory stores")
+struct MachineTests {
+    let clock = TestClock(Fixture.t0)
+    let stores = FlakyStores()
+    var rules: SaleRules {
+        var r = Fixture.rules
+        r.holdTTL = .seconds(10)
+        return r
+    }
+
+    func driver() -> RequestDriver {
+        var policy = ProtocolPolicy()
+        policy.baseBackoff = .milliseconds(1)
+        policy.maxBackoff = .milliseconds(2)
+        policy.reconcileAfter = .zero
+        let clock = self.clock
+        return RequestDriver(stores: Stores(hot: stores, durable: stores), rules: rules, policy: policy, clock: { clock.now })
+    }
+
+    func request(_ user: UserID, _ item: Int) -> CheckoutRequest { CheckoutRequest(user: user, item: ItemID(item)) }
+
+    @Test func checkoutThenPurchaseIsDurableAndIdempotent() async throws {
+        let driver = driver()
+        guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 3)) else {
+            Issue.record("expected a hold")
+            return
+        }
+        #expect(await driver.checkout(request(Fixture.alice, 3)) == .held(hold))
+        #expect(await driver.checkout(request(Fixture.bob, 3)) == .refused(.itemHeld))
+        guard case .purchased(let purchase) = await driver.purchase(hold.code) else {
+            Issue.record("expected a purchase")
+            return
+        }
+        #expect(purchase.user == Fixture.alice && purchase.item == ItemID(3))
+        #expect(await driver.purchase(hold.code) == .purchased(purchase))
+        #expect(try await stores.query(.codeHistory(hold.code)) == .codeHistory(CodeHistory(hold: hold, purchase: purchase)))
+        #expect(await driver.checkout(request(Fixture.bob, 3)) == .refused(.itemSold))
+        #expect(await driver.purchase(Code(sale: hold.sale, item: hold.item, nonce: "ZZZZZZZZZZZZZZZZZZZZZZ")) == .unknownCode)
+    }
+
+    @Test func userLimitCountsHolds() async {
+        let driver = driver()
+        #expect(await driver.checkout(request(Fixture.alice, 1)) != .refused(.userLimitReached))
+        #expect(await driver.checkout(request(Fixture.alice, 2)) != .refused(.userLimitReached))
+        #expect(await driver.checkout(request(Fixture.alice, 3)) == .refused(.userLimitReached))
+    }
+
+    @Test func expiredHoldIsRefusedThenTakenOverAfterTheAllowance() async {
+        let driver = driver()
+        guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 4)) else {
+            Issue.record("expected a hold")
+            return
+        }
+        clock.advance(rules.holdTTL)
+        #expect(await driver.purchase(hold.code) == .codeExpired)
+        #expect(await driver.checkout(request(Fixture.bob, 4)) == .refused(.itemHeld))
+        clock.advance(rules.clockSkewAllowance)
+        guard case .held(let bobs) = await driver.checkout(request(Fixture.bob, 4)) else {
+            Issue.record("expected a takeover")
+            return
+        }
+        #expect(bobs.user == Fixture.bob)
+        #expect(await driver.purchase(hold.code) == .codeExpired)
+    }
+
+    @Test func lostCommitReplyIsResolvedByReadingAgain() async {
+        let driver = driver()
+        stores.plan.withLock { $0.loseNextCommitReply = true }
+        guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 5)) else {
+            Issue.record("expected a hold despite the lost reply")
+            return
+        }
+        stores.plan.withLock { $0.loseNextCommitReply = true }
+        guard case .purchased(let purchase) = await driver.purchase(hold.code) else {
+            Issue.record("expected the purchase despite the lost reply")
+            return
+        }
+        #expect(purchase.code == hold.code)
+    }
+
+    @Test func lostDurableReplyIsRetriedIdempotently() async {
+        let driver = driver()
+        stores.plan.withLock { $0.loseNextDurableReply = true }
+        guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 6)) else {
+            Issue.record("expected a hold")
+            return
+        }
+        stores.plan.withLock { $0.loseNextDurableReply = true }
+        #expect(await driver.purchase(hold.code) != .unavailable)
+    }
+
+    @Test func hotStoreLossIsRebuiltFromTheDurableStore() async {
+        let driver = driver()
+        guard case .held(let held) = await driver.checkout(request(Fixture.alice, 7)),
+            case .held(let bought) = await driver.checkout(request(Fixture.bob, 8)),
+            case .purchased = await driver.purchase(bought.code)
+        else {
+            Issue.record("setup failed")
+            return
+        }
+        stores.inner.loseHotState()
+        // The live hold survives: nobody else may take it, its holder may still buy it.
+        #expect(await driver.checkout(request(Fixture.bob, 7)) == .refused(.itemHeld))
+        #expect(await driver.checkout(request(Fixture.alice, 8)) == .refused(.itemSold))
+        guard case .purchased = await driver.purchase(held.code) else {
+            Issue.record("the hold did not survive the rebuild")
+            return
+        }
+    }
+
+    @Test func purchaseLeftHalfDoneIsRolledForward() async throws {
+        let driver = driver()
+        guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 9)) else {
+            Issue.record("expected a hold")
+            return
+        }
+        stores.plan.withLock { $0.refusePurchaseWrites = 100 }
+        #expect(await driver.purchase(hold.code) == .unavailable)
+        #expect(try await stores.query(.codeHistory(hold.code)) == .codeHistory(CodeHistory(hold: hold, purchase: nil)))
+        stores.plan.withLock { $0.refusePurchaseWrites = 0 }
+        #expect(await driver.reconcile() == .reconciled(1))
+        guard case .codeHistory(let history) = try await stores.query(.codeHistory(hold.code)), let purchase = history.purchase else {
+            Issue.record("the purchase was not rolled forward")
+            return
+        }
+        #expect(await driver.purchase(hold.code) == .purchased(purchase))
+        #expect(await driver.reconcile() == .reconciled(0))
+    }
+}
