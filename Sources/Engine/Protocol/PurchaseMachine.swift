@@ -25,6 +25,8 @@ public struct PurchaseMachine: Sendable {
         case reading(HotKey)
         case committing(Purchase, Generation)
         case persisting(Purchase, Generation?)
+        /// The durable store already had a purchase with this code: answer with the stored one.
+        case confirming(Purchase, Generation?)
         case consulting(HotKey, Versioned, Generation)
         case sleeping(then: Resume)
         case awaitingRebuild
@@ -34,6 +36,7 @@ public struct PurchaseMachine: Sendable {
     enum Resume: Sendable {
         case read
         case persist(Purchase, Generation?)
+        case confirm(Purchase, Generation?)
         case consult(HotKey, Versioned, Generation)
     }
 
@@ -52,8 +55,10 @@ public struct PurchaseMachine: Sendable {
 
     /// True between the compare-and-set to sold and the durable purchase (for coverage).
     public var isPersistingPurchase: Bool {
-        if case .persisting = state { return true }
-        return false
+        switch state {
+        case .persisting, .confirming: return true
+        default: return false
+        }
     }
 
     public mutating func start(now: Instant) -> Step<PurchaseResult> {
@@ -102,13 +107,18 @@ public struct PurchaseMachine: Sendable {
         case (.committing, .failed(.unavailable)):
             return backoff(then: .read)
 
-        case (.persisting(let purchase, let fence), .durableWrite(.written)),
-            (.persisting(let purchase, let fence), .durableWrite(.alreadyPresent)):
-            state = .done
-            let tidy = fence.map {
-                StoreCall.hotCommit(HotCommit(generation: $0, setRemoves: [.pending(purchase.sale): [purchase.item]]))
-            }
-            return .respond(.purchased(purchase), followUp: tidy)
+        case (.persisting(let purchase, let fence), .durableWrite(.written)):
+            return answer(purchase, fence: fence)
+        case (.persisting(let purchase, let fence), .durableWrite(.alreadyPresent)):
+            // Usually our own earlier write whose reply was lost; but it may be another instance's
+            // purchase of the same code (decided on a newer hot view after a rebuild). The durable
+            // record is the truth, and every answer for this code must be the same: read it.
+            return confirm(purchase, fence: fence)
+        case (.confirming(_, let fence), .durableQuery(.codeHistory(let history))):
+            guard let stored = history.purchase else { return finish(.unavailable) }
+            return answer(stored, fence: fence)
+        case (.confirming(let purchase, let fence), .failed):
+            return backoff(then: .confirm(purchase, fence))
         case (.persisting, .durableWrite(.fenced)):
             return restart(now: now)
         case (.persisting, .durableWrite(.rejected)):
@@ -149,6 +159,8 @@ public struct PurchaseMachine: Sendable {
             return persist(purchase, fence: fence)
         case .sleeping(then: .consult(let key, let record, let generation)):
             return consult(key, record, generation)
+        case .sleeping(then: .confirm(let purchase, let fence)):
+            return confirm(purchase, fence: fence)
         default:
             assertionFailure("purchase: resume in state \(state)")
             return finish(.unavailable)
@@ -159,6 +171,20 @@ public struct PurchaseMachine: Sendable {
         state = .persisting(purchase, fence)
         let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
         return .call(.durableWrite(.purchase(purchase, fence: effectiveFence)))
+    }
+
+    mutating func confirm(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
+        state = .confirming(purchase, fence)
+        return .call(.durableQuery(.codeHistory(code)))
+    }
+
+    /// Answers `200` with the durable purchase, then drops it from `pending`.
+    mutating func answer(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
+        state = .done
+        let tidy = fence.map {
+            StoreCall.hotCommit(HotCommit(generation: $0, setRemoves: [.pending(purchase.sale): [purchase.item]]))
+        }
+        return .respond(.purchased(purchase), followUp: tidy)
     }
 
     mutating func consult(_ key: HotKey, _ record: Versioned, _ generation: Generation) -> Step<PurchaseResult> {

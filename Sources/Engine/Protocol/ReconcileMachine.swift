@@ -31,11 +31,16 @@ public struct ReconcileMachine: Sendable {
         self.policy = policy
     }
 
+    /// The sales whose `pending` sets a pass reads: every sale of the last `reconcileHorizon`
+    /// (at most `maxReconciledSales`), so a purchase left half-done during a long outage is still
+    /// found when the outage ends.
     static func sales(rules: SaleRules, policy: ProtocolPolicy, now: Instant) -> [SaleID] {
         let calendar = SaleCalendar(saleLength: rules.saleLength)
-        let first = calendar.sale(at: now - rules.holdTTL - rules.clockSkewAllowance * 2 - policy.reconcileAfter)
+        let shortest = rules.holdTTL + rules.clockSkewAllowance * 2 + policy.reconcileAfter
         let last = calendar.sale(at: now)
-        return (first.rawValue...max(first.rawValue, last.rawValue)).map(SaleID.init)
+        let first = max(calendar.sale(at: now - max(policy.reconcileHorizon, shortest)).rawValue,
+                        last.rawValue - Int64(policy.maxReconciledSales) + 1)
+        return (first...max(first, last.rawValue)).map(SaleID.init)
     }
 
     public mutating func start(now: Instant) -> Step<ReconcileResult> {

@@ -26,6 +26,9 @@ public struct ProtocolPolicy: Sendable, Equatable {
     public var maxBackoff: TimeSpan = .milliseconds(250)
     /// Pending purchases younger than this are left to the request that made them.
     public var reconcileAfter: TimeSpan = .seconds(2)
+    /// How far back reconciliation looks for half-done purchases, and in how many sales at most.
+    public var reconcileHorizon: TimeSpan = .seconds(24 * 3_600)
+    public var maxReconciledSales = 48
     /// A deliberate mistake, for the simulator's planted-bug catalogue only.
     public var plantedBug: PlantedBug?
 

@@ -30,9 +30,12 @@ struct Run: ParsableCommand {
     var skewAllowanceMs: Int64?
     @Option(help: "Fault profile: none, default or heavy.") var faults: String?
     @Option(name: .customLong("fault-fraction"), help: "Fraction of the run with faults on (the rest checks liveness).") var faultFraction: Double?
+    @Option(help: "Switch off these kinds of fault, comma-separated: \(FaultProfile.kinds.joined(separator: ", ")).") var without: String?
+    @Option(name: .customLong("fault-scale"), help: "Scale kinds of fault, e.g. crash=2,outage=0.5 (0 switches one off).") var faultScale: String?
     @Option(name: .customLong("planted-bug"), help: "Run with a planted bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
     var plantedBug: String?
     @Flag(help: "One JSON object per seed instead of the summary.") var json = false
+    @Option(help: "Print every store operation touching this item, as SALE:ITEM (diagnosis).") var watch: String?
     @Flag(name: .customLong("self-check"), help: "Run each seed twice and compare trace hashes.") var selfCheck = false
     @Flag(name: .customLong("keep-going"), help: "Do not stop a run at its first violation.") var keepGoing = false
 
@@ -44,7 +47,22 @@ struct Run: ParsableCommand {
         if let instances, instances < 1 { throw ValidationError("--instances must be at least 1") }
         if let sales, sales < 1 { throw ValidationError("--sales must be at least 1") }
         if let faultFraction, !(0...1).contains(faultFraction) { throw ValidationError("--fault-fraction must be within 0...1") }
+        for kind in withoutKinds where !FaultProfile.kinds.contains(kind) { throw ValidationError("unknown fault kind \(kind)") }
+        _ = try scales()
     }
+
+    func scales() throws -> [(String, Double)] {
+        guard let faultScale else { return [] }
+        return try faultScale.split(separator: ",").map { part in
+            let pieces = part.split(separator: "=")
+            guard pieces.count == 2, FaultProfile.kinds.contains(String(pieces[0])), let factor = Double(pieces[1]), factor >= 0 else {
+                throw ValidationError("--fault-scale takes kind=factor pairs, e.g. crash=2,outage=0")
+            }
+            return (String(pieces[0]), factor)
+        }
+    }
+
+    var withoutKinds: [String] { without.map { $0.split(separator: ",").map(String.init) } ?? [] }
 
     func seedList() throws -> [UInt64] {
         guard let seeds else { return [seed ?? 0] }
@@ -65,9 +83,16 @@ struct Run: ParsableCommand {
             config.maxClockSkew = .milliseconds(skewAllowanceMs / 2)
         }
         if let faults, let profile = FaultProfile.named(faults) { config.faults = profile }
+        for kind in withoutKinds { config.faults.scale(kind, by: 0) }
+        for (kind, factor) in try scales() { config.faults.scale(kind, by: factor) }
         if let faultFraction { config.faultFraction = faultFraction }
         if let plantedBug { config.policy.plantedBug = PlantedBug(rawValue: plantedBug) }
         config.stopAtFirstViolation = !keepGoing
+        if let watch {
+            let parts = watch.split(separator: ":")
+            guard parts.count == 2, let sale = Int64(parts[0]), let item = Int(parts[1]) else { throw ValidationError("--watch takes SALE:ITEM") }
+            config.watch = .item(SaleID(sale), ItemID(item))
+        }
         do {
             try config.rules.validate()
         } catch {

@@ -43,7 +43,38 @@ public struct FaultProfile: Sendable, Equatable {
         }
     }
 
-    public var isNone: Bool { self == .off }
+    public var isNone: Bool { crashPerReply == 0 && lostReply == 0 && transientError == 0 && latencySpike == 0
+        && redisRestartEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0 }
+
+    /// The fault kinds, by the names the command line uses.
+    public static let kinds = ["crash", "lost-reply", "transient", "latency", "redis-restart", "outage", "clock-jump", "lost-response"]
+
+    /// Scales one kind of fault (0 switches it off).
+    public mutating func scale(_ kind: String, by factor: Double) {
+        func span(_ s: TimeSpan) -> TimeSpan {
+            factor <= 0 ? .zero : TimeSpan(microseconds: Int64(Double(s.microseconds) / factor))
+        }
+        switch kind {
+        case "crash": crashPerReply *= factor
+        case "lost-reply": lostReply *= factor
+        case "transient": transientError *= factor
+        case "latency": latencySpike *= factor
+        case "redis-restart": redisRestartEvery = span(redisRestartEvery)
+        case "outage": outageEvery = span(outageEvery)
+        case "clock-jump": clockJumpEvery = span(clockJumpEvery)
+        case "lost-response": lostResponse *= factor
+        default: return
+        }
+        scales[kind] = (scales[kind] ?? 1) * factor
+    }
+
+    /// Kinds scaled away from the named profile, for the replay command (`--fault-scale`).
+    public var scales: [String: Double] = [:]
+
+    public var scaleArgument: String? {
+        let changed = scales.filter { $0.value != 1 }.sorted { $0.key < $1.key }
+        return changed.isEmpty ? nil : changed.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
 }
 
 /// The knobs of one simulation run. One seed plus these determine the run entirely.
@@ -59,6 +90,8 @@ public struct SimConfig: Sendable, Equatable {
     /// Largest offset of an instance clock from true time; at most half the skew allowance.
     public var maxClockSkew: TimeSpan
     public var policy = ProtocolPolicy()
+    /// Print every store operation that touches this item (diagnosis of a failing seed).
+    public var watch: HotKey?
     /// Stop at the first violation (the default) or keep going to collect more.
     public var stopAtFirstViolation = true
 
@@ -88,6 +121,10 @@ public struct SimConfig: Sendable, Equatable {
         config.rules.clockSkewAllowance = .milliseconds(pick([200, 1_000, 2_000]))
         config.maxClockSkew = TimeSpan(microseconds: config.rules.clockSkewAllowance.microseconds / 2)
         config.faults = pick([FaultProfile.off, .default, .default, .heavy])
+        // Each kind of fault on its own dial, so sweeps also meet one fault at a time.
+        if !config.faults.isNone {
+            for kind in FaultProfile.kinds { config.faults.scale(kind, by: pick([0, 0.5, 1, 1, 2])) }
+        }
         config.faultFraction = pick([0.3, 0.5, 0.7])
         return config
     }

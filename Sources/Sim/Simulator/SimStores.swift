@@ -8,6 +8,9 @@ extension Simulation {
     mutating func storeReceives(_ id: Int) {
         guard let pending = calls[id] else { return }
         let call = pending.call
+        if let watch = config.watch, Self.touches(call, watch) {
+            print("[\(now)] instance \(pending.instance) call \(id): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
+        }
         let down = call.isHot ? hotDown : durableDown
         if down || (faultsActive && rngFaults.chance(config.faults.transientError)) {
             fault(down ? "store_down_refusal" : "transient_error")
@@ -26,6 +29,19 @@ extension Simulation {
             delay = delay + .milliseconds(rngFaults.micros(20, 400))
         }
         queue.schedule(.replyArrives(call: id, reply: reply), at: now + delay)
+    }
+
+    static func touches(_ call: StoreCall, _ key: HotKey) -> Bool {
+        guard case .item(let sale, let item) = key else { return false }
+        switch call {
+        case .hotRead(let read): return read.keys.contains(key)
+        case .hotCommit(let commit): return commit.puts.keys.contains(key) || commit.guards.keys.contains(key)
+        case .hotInstall: return true
+        case .durableWrite(.purchase(let p, _)): return p.sale == sale && p.item == item
+        case .durableWrite(.attempt(let a, _)): return a.sale == sale && a.item == item
+        case .durableQuery(.codeHistory(let code)): return code.sale == sale && code.item == item
+        case .durableQuery, .durableBumpGeneration: return true
+        }
     }
 
     /// Applies one call atomically, with the checker looking on.
