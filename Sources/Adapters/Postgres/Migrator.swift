@@ -61,6 +61,18 @@ public enum Migrator {
         return applied
     }
 
+    /// Runs one SQL text on a fresh connection and returns the first column of every row: for
+    /// tools and tests (creating a schema, inspecting a table), never for requests.
+    @discardableResult
+    public static func execute(_ sql: String, connectionString: String) throws(Failure) -> [String] {
+        guard let conn = PQconnectdb(connectionString) else { throw Failure("out of memory") }
+        defer { PQfinish(conn) }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            throw Failure("cannot connect: \(String(cString: PQerrorMessage(conn)))")
+        }
+        return try exec(conn, sql)
+    }
+
     /// Runs `sql`; returns the first column of every row.
     @discardableResult
     static func exec(_ conn: OpaquePointer, _ sql: String, _ params: [String] = []) throws(Failure) -> [String] {

@@ -59,8 +59,9 @@ final class PGConnection {
     func ensureConnected() throws(PGConnectionError) {
         if let conn, PQstatus(conn) == CONNECTION_OK { return }
         drop()
-        let keywords = ["dbname", "connect_timeout", "application_name"]
-        let values = [url, String(max(2, connectTimeoutSeconds)), "flash-sale"]
+        // NULL-terminated, as PQconnectdbParams requires.
+        let keywords: [String?] = ["dbname", "connect_timeout", "application_name", nil]
+        let values: [String?] = [url, String(max(2, connectTimeoutSeconds)), "flash-sale", nil]
         let c: OpaquePointer? = withCStringArray(keywords) { k in
             withCStringArray(values) { v in PQconnectdbParams(k, v, 1) }
         }
