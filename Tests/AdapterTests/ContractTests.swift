@@ -15,6 +15,7 @@ extension LiveStoreTests {
         defer { store.shutdown() }
         var model = HotStoreModel()
         var gen = HotGenerator(seed: seed)
+        var seen: Set<String> = []
         for step in 0..<400 {
             let op = gen.operation(model: model)
             let expected: StoreReply?
@@ -29,6 +30,27 @@ extension LiveStoreTests {
                 actual = await Stores(hot: store, durable: InMemoryStores()).execute(call)
             }
             try #require(actual == expected, "seed \(seed) step \(step): \(op)")
+            seen.insert(Self.kind(actual))
+        }
+        // The sequence really exercised every answer.
+        for kind in ["hotRead(snapshot)", "hotRead(uninitialized)", "hotCommit(committed)", "hotCommit(conflict)",
+                     "hotCommit(fenced)", "hotInstall(installed)", "hotInstall(superseded)"] {
+            #expect(seen.contains(kind), "seed \(seed) never produced \(kind)")
+        }
+    }
+
+    static func kind(_ reply: StoreReply) -> String {
+        switch reply {
+        case .hotRead(.snapshot): "hotRead(snapshot)"
+        case .hotRead(.uninitialized): "hotRead(uninitialized)"
+        case .hotCommit(let r): "hotCommit(\(r))"
+        case .hotInstall(let r): "hotInstall(\(r))"
+        case .durableWrite(let r): "durableWrite(\(r))"
+        case .durableQuery(.codeHistory): "durableQuery(codeHistory)"
+        case .durableQuery(.snapshot): "durableQuery(snapshot)"
+        case .durableQuery(.purchases): "durableQuery(purchases)"
+        case .durableGeneration: "durableGeneration"
+        case .failed(let f): "failed(\(f))"
         }
     }
 
@@ -38,11 +60,17 @@ extension LiveStoreTests {
         defer { store.shutdown() }
         var model = DurableStoreModel()
         var gen = DurableGenerator(seed: seed)
+        var seen: Set<String> = []
         for step in 0..<400 {
             let call = gen.call(model: model)
             let expected = model.apply(call)
             let actual = await Stores(hot: InMemoryStores(), durable: store).execute(call)
             try #require(actual == expected, "seed \(seed) step \(step): \(call)")
+            seen.insert(Self.kind(actual))
+        }
+        for kind in ["durableWrite(written)", "durableWrite(alreadyPresent)", "durableWrite(fenced)", "durableWrite(rejected)",
+                     "durableQuery(codeHistory)", "durableQuery(snapshot)", "durableQuery(purchases)", "durableGeneration"] {
+            #expect(seen.contains(kind), "seed \(seed) never produced \(kind)")
         }
     }
 
