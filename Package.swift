@@ -11,6 +11,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sale-sim", targets: ["SaleSimCLI"]),
+        .library(name: "PostgresAdapter", targets: ["PostgresAdapter"]),
+        .library(name: "RedisAdapter", targets: ["RedisAdapter"]),
+        .executable(name: "adapter-bench", targets: ["AdapterBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -34,6 +37,35 @@ let package = Package(
             name: "SaleSimCLI",
             dependencies: ["Simulator", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Sim/CLI",
+            swiftSettings: strict
+        ),
+        // The real stores (issue 3): libpq and hiredis as system libraries, one adapter target each.
+        .systemLibrary(name: "CLibPQ", path: "Sources/Adapters/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", path: "Sources/Adapters/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Dedicated connection threads, job queues and batching, shared by both adapters.
+        .target(name: "AdapterSupport", dependencies: ["Engine", "Adapters"], path: "Sources/Adapters/Support", swiftSettings: strict),
+        .target(
+            name: "PostgresAdapter",
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "CLibPQ"],
+            path: "Sources/Adapters/Postgres",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RedisAdapter",
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "CHiredis"],
+            path: "Sources/Adapters/Redis",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "AdapterBench",
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
+            path: "Sources/Adapters/Bench",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AdapterTests",
+            dependencies: ["Engine", "StoreModel", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
+            path: "Tests/AdapterTests",
             swiftSettings: strict
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Tests/EngineTests", swiftSettings: strict),
