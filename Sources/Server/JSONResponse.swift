@@ -92,12 +92,13 @@ extension APIError {
         status: 400, code: "invalid_item_id", message: "the item id must be an integer from 1 to the number of items per sale")
     static let invalidUserIDPath = APIError(
         status: 400, code: "invalid_user_id", message: "user_id must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'")
+    static let badRequest = APIError(status: 400, code: "bad_request", message: "the request is not acceptable")
     static let internalError = APIError(
         status: 500, code: "internal_error", message: "the server failed unexpectedly; nothing may have been done")
 
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
-        .requestTooLarge, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .internalError, .notFound,
+        .requestTooLarge, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
         .methodNotAllowed, .unavailable,
     ]
 }

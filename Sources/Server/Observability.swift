@@ -32,6 +32,9 @@ enum ServerLimits {
     static let maxTargetBytes = 16 * 1024
     /// No endpoint takes a body; a larger one than this is refused.
     static let maxBodyBytes = 64 * 1024
+    /// The HTTP decoder's limit on the request head; beyond it the connection is answered with a
+    /// bare `400` by the HTTP layer, before any route runs.
+    static let maxHeadBytes = 64 * 1024
 }
 
 /// Every metric of one server instance, in its own Prometheus registry.
@@ -125,7 +128,11 @@ struct ObservabilityMiddleware: RouterMiddleware {
             } catch let error as HTTPError where error.status == .notFound {
                 (response, routeLabel) = notFoundOrMethodNotAllowed(request, context)
             } catch let error as any HTTPResponseError {
-                let api = APIError(status: Int(error.status.code), code: "http_\(error.status.code)", message: error.status.reasonPhrase)
+                // Hummingbird's own errors (none expected on these routes), in the error shape.
+                let status = Int(error.status.code)
+                let api = (400..<500).contains(status)
+                    ? APIError(status: status, code: APIError.badRequest.code, message: error.status.reasonPhrase)
+                    : APIError.internalError
                 context.outcome.set(api.code)
                 response = .error(api)
             } catch {
@@ -146,7 +153,9 @@ struct ObservabilityMiddleware: RouterMiddleware {
                 "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(response.status.code),
                 "outcome": .string(outcome), "duration_ms": .string(String(Double(nanoseconds / 1_000) / 1_000)),
             ])
-        response.headers[.init("X-Request-Id")!] = context.id
+        if let id = context.logger[metadataKey: "hb.request.id"] {
+            response.headers[.init("X-Request-Id")!] = id.description
+        }
         return response
     }
 

@@ -11,10 +11,10 @@ struct ReconcileService: Service {
     let metrics: ServerMetrics
     let logger: Logger
 
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
+    func run() async {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: interval)
+                do { try await Task.sleep(for: interval) } catch { return }  // cancelled: shutting down
                 switch await driver.reconcile() {
                 case .reconciled(let count):
                     metrics.reconcileRun("ok")

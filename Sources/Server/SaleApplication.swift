@@ -28,17 +28,30 @@ enum SaleApplication {
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
         api.addRoutes(to: router)
         let reconcile = ReconcileService(driver: api.driver, interval: config.reconcileInterval, metrics: metrics, logger: logger)
-        let app = Application(
+        var app = Application(
             router: router,
             server: .http1(
                 configuration: .init(
                     idleTimeout: .seconds(75),
-                    httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: ServerLimits.maxHeadBytes, maxHeaderListSize: ServerLimits.maxHeadBytes,
+                        maxHeaderFieldCount: 100))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             services: [reconcile],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
             logger: logger
         )
+        app.beforeServerStarts {
+            // Make sure the hot store has a generation before serving (a fresh or emptied Redis
+            // is rebuilt from the durable store); requests would do it anyway, this just does it first.
+            if case .hotRead(.uninitialized) = await api.stores.execute(.hotRead(HotRead(keys: []))) {
+                logger.notice("hot store has no generation: rebuilding it from the durable store")
+                metrics.rebuilds.increment()
+                if case .failed = await api.driver.rebuild() {
+                    logger.warning("hot store rebuild failed at start-up; requests will retry it")
+                }
+            }
+        }
         return (app, api)
     }
 }
