@@ -8,8 +8,8 @@ import Testing
 /// The checkout → purchase flow and every outcome of both endpoints, over real HTTP, on the
 /// in-memory stores.
 @Suite struct FlowTests {
-    @Test func checkoutThenPurchase() async throws {
-        try await withServer { server in
+    @Test(arguments: StoreKind.available) func checkoutThenPurchase(kind: StoreKind) async throws {
+        try await withServer(kind: kind) { server in
             let held = try await server.checkout("alice", 42)
             #expect(held.status == 200, "\(held)")
             #expect(held.header("content-type")?.hasPrefix("application/json") == true)
@@ -66,16 +66,16 @@ import Testing
         }
     }
 
-    @Test func itemHeldByAnotherUser() async throws {
-        try await withServer { server in
+    @Test(arguments: StoreKind.available) func itemHeldByAnotherUser(kind: StoreKind) async throws {
+        try await withServer(kind: kind) { server in
             #expect(try await server.checkout("alice", 7).status == 200)
             let refused = try await server.checkout("bob", 7)
             #expect(refused.status == 409 && refused.errorCode == "item_held", "\(refused)")
         }
     }
 
-    @Test func userLimit() async throws {
-        try await withServer(environment: ["USER_LIMIT": "3"]) { server in
+    @Test(arguments: StoreKind.available) func userLimit(kind: StoreKind) async throws {
+        try await withServer(environment: ["USER_LIMIT": "3"], kind: kind) { server in
             var codes: [String] = []
             for item in 1...3 {
                 let reply = try await server.checkout("carol", item)
@@ -94,8 +94,8 @@ import Testing
         }
     }
 
-    @Test func soldOut() async throws {
-        try await withServer(environment: ["SALE_ITEMS": "2"]) { server in
+    @Test(arguments: StoreKind.available) func soldOut(kind: StoreKind) async throws {
+        try await withServer(environment: ["SALE_ITEMS": "2"], kind: kind) { server in
             for (user, item) in [("u1", 1), ("u2", 2)] {
                 let code = try #require(try await server.checkout(user, item).string("code"))
                 #expect(try await server.purchase(code).status == 200)
@@ -106,8 +106,8 @@ import Testing
         }
     }
 
-    @Test func purchaseErrors() async throws {
-        try await withServer { server in
+    @Test(arguments: StoreKind.available) func purchaseErrors(kind: StoreKind) async throws {
+        try await withServer(kind: kind) { server in
             let sale = try #require(try await server.get("/sale").int("sale_id"))
             let unknown = try await server.purchase("\(sale).5.AAAAAAAAAAAAAAAAAAAAAA")
             #expect(unknown.status == 404 && unknown.errorCode == "unknown_code", "\(unknown)")
@@ -125,9 +125,9 @@ import Testing
 
     /// Hold expiry on a clock the test moves: the code stops buying at `expires_at`, and the
     /// item goes back to the pool once the clock-skew allowance has passed too.
-    @Test func holdExpiry() async throws {
-        let clock = TestClock(WallClock.now())
-        try await withServer(environment: ["HOLD_TTL": "30", "CLOCK_SKEW_ALLOWANCE_MS": "2000"], clock: clock.function) { server in
+    @Test(arguments: StoreKind.available) func holdExpiry(kind: StoreKind) async throws {
+        let clock = kind.testClock()
+        try await withServer(environment: ["HOLD_TTL": "30", "CLOCK_SKEW_ALLOWANCE_MS": "2000"], kind: kind, clock: clock.function) { server in
             let held = try await server.checkout("frank", 9)
             let code = try #require(held.string("code"))
             let sale = try #require(held.int("sale_id"))
@@ -149,8 +149,8 @@ import Testing
     }
 
     /// The same with the real clock and the shortest settings, through the configuration.
-    @Test func holdExpiryInRealTime() async throws {
-        try await withServer(environment: ["HOLD_TTL": "1", "CLOCK_SKEW_ALLOWANCE_MS": "0"]) { server in
+    @Test(arguments: StoreKind.available) func holdExpiryInRealTime(kind: StoreKind) async throws {
+        try await withServer(environment: ["HOLD_TTL": "1", "CLOCK_SKEW_ALLOWANCE_MS": "0"], kind: kind) { server in
             let code = try #require(try await server.checkout("hank", 3).string("code"))
             try await Task.sleep(for: .milliseconds(1_200))
             #expect(try await server.purchase(code).errorCode == "code_expired")
@@ -161,11 +161,11 @@ import Testing
     /// Hour rollover between checkout and purchase: the code belongs to the old sale, the same
     /// item number of the new sale is a different item, and the old code stays purchasable
     /// until its `expires_at`.
-    @Test func saleRollover() async throws {
+    @Test(arguments: StoreKind.available) func saleRollover(kind: StoreKind) async throws {
         let calendar = SaleCalendar(saleLength: .seconds(3_600))
-        let sale = calendar.sale(at: WallClock.now())
+        let sale = calendar.sale(at: kind.clock())
         let clock = TestClock(calendar.end(of: sale) - .seconds(10))
-        try await withServer(clock: clock.function) { server in
+        try await withServer(kind: kind, clock: clock.function) { server in
             let old = try await server.checkout("jack", 11)
             #expect(old.int("sale_id") == Int(sale.rawValue))
             let code = try #require(old.string("code"))
@@ -184,8 +184,8 @@ import Testing
     }
 
     /// A real rollover with a 2-second sale.
-    @Test func saleRolloverInRealTime() async throws {
-        try await withServer(environment: ["SALE_LENGTH": "2"]) { server in
+    @Test(arguments: StoreKind.available) func saleRolloverInRealTime(kind: StoreKind) async throws {
+        try await withServer(environment: ["SALE_LENGTH": "2"], kind: kind) { server in
             let first = try #require(try await server.get("/sale").int("sale_id"))
             try await Task.sleep(for: .milliseconds(2_100))
             let second = try #require(try await server.checkout("liam", 1).int("sale_id"))
@@ -194,8 +194,8 @@ import Testing
     }
 
     /// Many users racing for one item: exactly one holds it.
-    @Test func oneWinnerPerItem() async throws {
-        try await withServer { server in
+    @Test(arguments: StoreKind.available) func oneWinnerPerItem(kind: StoreKind) async throws {
+        try await withServer(kind: kind) { server in
             let replies = try await withThrowingTaskGroup(of: HTTPReply.self) { group in
                 for user in 0..<16 { group.addTask { try await server.checkout("racer\(user)", 77) } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -206,8 +206,8 @@ import Testing
     }
 
     /// One user checking out many items at once: the limit holds.
-    @Test func limitHoldsUnderConcurrency() async throws {
-        try await withServer(environment: ["USER_LIMIT": "4"]) { server in
+    @Test(arguments: StoreKind.available) func limitHoldsUnderConcurrency(kind: StoreKind) async throws {
+        try await withServer(environment: ["USER_LIMIT": "4"], kind: kind) { server in
             let replies = try await withThrowingTaskGroup(of: HTTPReply.self) { group in
                 for item in 1...12 { group.addTask { try await server.checkout("greedy", item) } }
                 return try await group.reduce(into: []) { $0.append($1) }

@@ -64,11 +64,23 @@ import Testing
 
     /// Two instances on different ports sharing the same stores race for the same items:
     /// exactly one winner per item, and the user limit holds across both.
-    @Test func twoInstancesShareStores() async throws {
+    @Test func twoInstancesShareInMemoryStores() async throws {
         let memory = InMemoryStores()
         let wired = WiredStores(stores: memory.stores, durable: false, mode: "shared in-memory (test)", close: {})
         try await withServer(environment: ["USER_LIMIT": "3"], stores: wired) { a in
             try await withServer(environment: ["USER_LIMIT": "3"], stores: wired) { b in
+                #expect(a.port != b.port)
+                try await raceTwoInstances(a, b)
+            }
+        }
+    }
+
+    /// The same on PostgreSQL and Redis: two servers, each with its own connections.
+    @Test(.enabled(if: StoreKind.available.contains(.postgresRedis)))
+    func twoInstancesSharePostgresAndRedis() async throws {
+        let clock = StoreKind.postgresRedis.clock  // one shared offset: both serve the same sales
+        try await withServer(environment: ["USER_LIMIT": "3"], kind: .postgresRedis, clock: clock) { a in
+            try await withServer(environment: ["USER_LIMIT": "3"], kind: .postgresRedis, clock: clock) { b in
                 #expect(a.port != b.port)
                 try await raceTwoInstances(a, b)
             }

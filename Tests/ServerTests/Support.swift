@@ -28,6 +28,51 @@ final class TestClock: Sendable {
     var function: @Sendable () -> Instant { { self.now } }
 }
 
+// MARK: - Which stores
+
+/// The stores a flow test runs on: always the in-memory ones; PostgreSQL and Redis too when
+/// `TEST_DATABASE_URL` and `TEST_REDIS_URL` are set (e.g. by `scripts/with-stores`).
+enum StoreKind: String, Sendable, CustomStringConvertible {
+    case memory
+    case postgresRedis
+
+    static var available: [StoreKind] {
+        let env = ProcessInfo.processInfo.environment
+        let real = (env["TEST_DATABASE_URL"]?.isEmpty == false) && (env["TEST_REDIS_URL"]?.isEmpty == false)
+        return real ? [.memory, .postgresRedis] : [.memory]
+    }
+
+    var description: String { rawValue }
+
+    /// The configuration that selects these stores.
+    var environment: [String: String] {
+        switch self {
+        case .memory: return [:]
+        case .postgresRedis:
+            let env = ProcessInfo.processInfo.environment
+            return ["DATABASE_URL": env["TEST_DATABASE_URL"] ?? "", "REDIS_URL": env["TEST_REDIS_URL"] ?? ""]
+        }
+    }
+
+    /// Shared stores outlive a test (and a test run): each test gets sales of its own by running
+    /// its clock a random whole number of days ahead, so it never meets another test's items.
+    var offset: TimeSpan {
+        switch self {
+        case .memory: return .zero
+        case .postgresRedis: return .seconds(86_400) * Int64.random(in: 1...20_000)
+        }
+    }
+
+    /// The wall clock, shifted by a fresh offset.
+    var clock: @Sendable () -> Instant {
+        let offset = self.offset
+        return { WallClock.now() + offset }
+    }
+
+    /// A clock the test moves by hand, starting at this kind's "now".
+    func testClock() -> TestClock { TestClock(clock()) }
+}
+
 // MARK: - A server running in this process, on a free port
 
 /// One `sale-server` application listening on 127.0.0.1 on a free port, inside a service group
@@ -37,12 +82,15 @@ final class RunningServer: Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
     let api: SaleAPI
+    /// Stores this server connected itself, closed when it stops.
+    let ownStores: WiredStores?
 
-    init(port: Int, group: ServiceGroup, task: Task<Void, any Error>, api: SaleAPI) {
+    init(port: Int, group: ServiceGroup, task: Task<Void, any Error>, api: SaleAPI, wired: WiredStores?) {
         self.port = port
         self.group = group
         self.task = task
         self.api = api
+        self.ownStores = wired
     }
 
     /// Keeps metadata (like a real handler) but prints only critical messages.
@@ -54,28 +102,33 @@ final class RunningServer: Sendable {
 
     /// - Parameters:
     ///   - environment: configuration as the binary would read it (e.g. `["SALE_ITEMS": "5"]`).
-    ///   - stores: the stores to run on; fresh in-memory ones by default.
-    ///   - clock: the engine's clock; the wall clock by default.
+    ///   - kind: which stores to run on, through the server's own store wiring.
+    ///   - stores: stores to run on instead (to share them between servers).
+    ///   - clock: the engine's clock; by default the kind's (the wall clock, shifted for shared stores).
     static func start(
-        environment: [String: String] = [:], stores: WiredStores? = nil, clock: (@Sendable () -> Instant)? = nil
+        environment: [String: String] = [:], kind: StoreKind = .memory, stores: WiredStores? = nil,
+        clock: (@Sendable () -> Instant)? = nil
     ) async throws -> RunningServer {
-        var config = try ServerConfiguration.resolve(flags: ["HOST": "127.0.0.1", "PORT": "0"], environment: environment)
+        var config = try ServerConfiguration.resolve(
+            flags: ["HOST": "127.0.0.1", "PORT": "0"], environment: environment.merging(kind.environment) { $1 })
         config.reconcileInterval = .milliseconds(200)
-        let wired = stores ?? WiredStores(stores: InMemoryStores().stores, durable: false, mode: "in-memory (test)", close: {})
+        let wired: WiredStores
+        if let stores { wired = stores } else { wired = try await StoreWiring.connect(config, logger: quietLogger) }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (app, api) = SaleApplication.make(
-            config: config, wired: wired, logger: quietLogger, clock: clock ?? WallClock.now,
+            config: config, wired: wired, logger: quietLogger, clock: clock ?? kind.clock,
             onServerRunning: { port in continuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: quietLogger))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return RunningServer(port: port, group: group, task: task, api: api)
+        return RunningServer(port: port, group: group, task: task, api: api, wired: stores == nil ? wired : nil)
     }
 
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
+        await ownStores?.close()
     }
 
     // MARK: Requests
@@ -98,10 +151,10 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// Runs `body` against a fresh server and always stops it.
 func withServer(
-    environment: [String: String] = [:], stores: WiredStores? = nil, clock: (@Sendable () -> Instant)? = nil,
-    _ body: (RunningServer) async throws -> Void
+    environment: [String: String] = [:], kind: StoreKind = .memory, stores: WiredStores? = nil,
+    clock: (@Sendable () -> Instant)? = nil, _ body: (RunningServer) async throws -> Void
 ) async throws {
-    let server = try await RunningServer.start(environment: environment, stores: stores, clock: clock)
+    let server = try await RunningServer.start(environment: environment, kind: kind, stores: stores, clock: clock)
     do {
         try await body(server)
     } catch {
