@@ -145,8 +145,10 @@ struct ObservabilityMiddleware: RouterMiddleware {
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
         let route = routeLabel ?? context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
         let outcome = context.outcome.get() ?? (response.status.code < 400 ? "ok" : "http_\(response.status.code)")
+        // Labels stay bounded whatever clients send: known methods only.
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
         metrics.request(
-            route: route, method: request.method.rawValue, status: Int(response.status.code), outcome: outcome, nanoseconds: nanoseconds)
+            route: route, method: method, status: Int(response.status.code), outcome: outcome, nanoseconds: nanoseconds)
         context.logger.info(
             "request",
             metadata: [
@@ -160,6 +162,8 @@ struct ObservabilityMiddleware: RouterMiddleware {
     }
 
     /// `405` (with `Allow`) when the path is a route's, `404` otherwise; and the route label.
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
     func notFoundOrMethodNotAllowed(_ request: Request, _ context: Context) -> (Response, String?) {
         if let route = routes.match(path: request.uri.path) {
             context.outcome.set(APIError.methodNotAllowed.code)
