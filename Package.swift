@@ -9,6 +9,9 @@ let package = Package(
     products: [
         .executable(name: "sale-sim", targets: ["SaleSimCLI"]),
         .executable(name: "sale-server", targets: ["Server"]),
+        .library(name: "PostgresAdapter", targets: ["PostgresAdapter"]),
+        .library(name: "RedisAdapter", targets: ["RedisAdapter"]),
+        .executable(name: "adapter-bench", targets: ["AdapterBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -59,6 +62,35 @@ let package = Package(
             name: "ServerTests",
             dependencies: ["Server", "Engine", "Adapters"],
             path: "Tests/ServerTests",
+            swiftSettings: strict
+        ),
+        // The real stores (issue 3): libpq and hiredis as system libraries, one adapter target each.
+        .systemLibrary(name: "CLibPQ", path: "Sources/Adapters/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", path: "Sources/Adapters/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Dedicated connection threads, job queues and batching, shared by both adapters.
+        .target(name: "AdapterSupport", dependencies: ["Engine", "Adapters"], path: "Sources/Adapters/Support", swiftSettings: strict),
+        .target(
+            name: "PostgresAdapter",
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "CLibPQ"],
+            path: "Sources/Adapters/Postgres",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RedisAdapter",
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "CHiredis"],
+            path: "Sources/Adapters/Redis",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "AdapterBench",
+            dependencies: ["Engine", "Adapters", "PostgresAdapter", "RedisAdapter"],
+            path: "Sources/Adapters/Bench",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AdapterTests",
+            dependencies: ["Engine", "StoreModel", "Adapters", "PostgresAdapter", "RedisAdapter"],
+            path: "Tests/AdapterTests",
             swiftSettings: strict
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Tests/EngineTests", swiftSettings: strict),

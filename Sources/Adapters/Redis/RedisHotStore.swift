@@ -1,0 +1,256 @@
+import AdapterSupport
+import Adapters
+import Engine
+
+/// The hot store on Redis (through hiredis): the semantics of `HotStoreModel`.
+///
+/// Key layout (prefix `fs` by default):
+/// - `fs:gen`: the current generation; absent = this Redis lost (or never had) our data.
+/// - `fs:g{gen}:item:{sale}:{item}`, `fs:g{gen}:user:{sale}:{user}`: records, `<version>|<payload>`
+///   (see `HotValueCodec`); a tombstone is a version with an empty payload.
+/// - `fs:g{gen}:sold:{sale}`, `fs:g{gen}:pending:{sale}`: sets of item ids.
+///
+/// Every operation is one generic Lua script, so it is atomic on the server: READ (generation,
+/// records, set sizes and members), COMMIT (generation check, every guard's version, then the
+/// puts at guard version + 1 and the set changes), INSTALL (fills a new generation's namespace
+/// in chunks, then flips `fs:gen` only if it is still absent or lower). Nothing reads a
+/// namespace before its flip, so a half-done install is invisible. The scripts decide nothing
+/// about sales: they compare versions and generations.
+///
+/// Record and set keys expire `recordTTL` after their last write, which collects the namespaces
+/// of old generations. It must exceed the life of any sale's records (sale length + hold TTL +
+/// clock skew); the default is two days.
+public final class RedisHotStore: HotStore {
+    private let pool: ConnectionPool<RedisDriver>
+    private let genKey: String
+    private let namespacePrefix: String
+    private let recordTTLSeconds: Int
+    /// The most arguments one install chunk carries.
+    private let installChunk: Int
+
+    /// - Parameter url: `redis://host:port[/db]`; a malformed URL makes every call `.unavailable`.
+    public init(url: String, settings: PoolSettings = PoolSettings(), keyPrefix: String = "fs",
+                recordTTLSeconds: Int = 2 * 86_400, connectTimeout: Duration = .seconds(2), installChunk: Int = 2_000) {
+        let endpoint = RedisEndpoint.parse(url)
+        if endpoint == nil { adapterLog("redis: malformed URL \(url.debugDescription)") }
+        pool = ConnectionPool(name: "redis", settings: settings) {
+            RedisDriver(endpoint: endpoint ?? RedisEndpoint(host: "invalid.invalid", port: 1), connectTimeout: connectTimeout,
+                        scripts: LuaScripts.all)
+        }
+        genKey = "\(keyPrefix):gen"
+        namespacePrefix = "\(keyPrefix):g"
+        self.recordTTLSeconds = recordTTLSeconds
+        self.installChunk = max(16, installChunk)
+    }
+
+    /// Closes every connection; later calls answer `.unavailable`.
+    public func shutdown() { pool.shutdown() }
+
+    /// Runs a raw command (tests and tools: `FLUSHALL`, `PING`).
+    public func command(_ argv: [String]) async throws(StoreFailure) -> RedisValue {
+        try await pool.call(.command(argv))
+    }
+
+    public func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
+        var args = [namespacePrefix, String(read.keys.count), String(read.counts.count), String(read.members.count)]
+        args += read.keys.map(\.description)
+        args += read.counts.map(\.description)
+        args += read.members.map(\.description)
+        let reply = try await run(LuaScripts.read, args: args)
+        if reply == .null { return .uninitialized }
+        do throws(HotCodecError) {
+            guard case .array(let parts) = reply, parts.count == 4,
+                case .string(let genText) = parts[0], let gen = Int64(genText),
+                case .array(let records) = parts[1], records.count == read.keys.count,
+                case .array(let counts) = parts[2], counts.count == read.counts.count,
+                case .array(let members) = parts[3], members.count == read.members.count
+            else { throw HotCodecError("unexpected READ reply \(reply)") }
+            var snapshot = HotSnapshot(generation: Generation(gen), records: [], counts: [], members: [])
+            for record in records {
+                guard case .string(let text) = record else { throw HotCodecError("record is not a string: \(record)") }
+                snapshot.records.append(try HotValueCodec.decodeRecord(text))
+            }
+            for count in counts {
+                guard case .integer(let value) = count else { throw HotCodecError("count is not an integer: \(count)") }
+                snapshot.counts.append(Int(value))
+            }
+            for set in members {
+                guard case .array(let elements) = set else { throw HotCodecError("members are not an array: \(set)") }
+                var items: [ItemID] = []
+                for element in elements {
+                    guard case .string(let text) = element, let value = Int(text) else {
+                        throw HotCodecError("bad set member \(element)")
+                    }
+                    items.append(ItemID(value))
+                }
+                snapshot.members.append(items.sorted())
+            }
+            return .snapshot(snapshot)
+        } catch {
+            adapterLog("redis: cannot decode READ: \(error)")
+            throw .unavailable
+        }
+    }
+
+    public func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
+        var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds), String(commit.guards.count)]
+        for (key, version) in commit.guards {
+            args.append(key.description)
+            args.append(String(version))
+        }
+        args.append(String(commit.puts.count))
+        for (key, value) in commit.puts {
+            guard let guarded = commit.guards[key] else {
+                adapterLog("redis: refusing a commit with an unguarded put of \(key)")
+                throw .unavailable
+            }
+            args.append(key.description)
+            args.append(HotValueCodec.encode(version: guarded + 1, value: value))
+        }
+        Self.appendSets(commit.setAdds, to: &args)
+        Self.appendSets(commit.setRemoves, to: &args)
+        switch try await run(LuaScripts.commit, args: args) {
+        case .string("committed"): return .committed
+        case .string("conflict"): return .conflict
+        case .string("fenced"): return .fenced
+        case let other:
+            adapterLog("redis: unexpected COMMIT reply \(other)")
+            throw .unavailable
+        }
+    }
+
+    static func appendSets(_ sets: [HotSetKey: [ItemID]], to args: inout [String]) {
+        args.append(String(sets.count))
+        for (set, members) in sets {
+            args.append(set.description)
+            args.append(String(members.count))
+            args += members.map { String($0.rawValue) }
+        }
+    }
+
+    public func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
+        // Chunks of records and set members, written under the new namespace; the last one flips.
+        var chunks: [(records: [String], sets: [String], setCount: Int)] = [([], [], 0)]
+        func room(_ needed: Int) {
+            let last = chunks[chunks.count - 1]
+            if last.records.count + last.sets.count + needed > installChunk && !(last.records.isEmpty && last.sets.isEmpty) {
+                chunks.append(([], [], 0))
+            }
+        }
+        for (key, value) in install.records {
+            room(2)
+            chunks[chunks.count - 1].records += [key.description, HotValueCodec.encode(version: 1, value: value)]
+        }
+        for (set, members) in install.sets {
+            var rest = members[...]
+            repeat {
+                let piece = rest.prefix(max(1, installChunk - 2))
+                rest = rest.dropFirst(piece.count)
+                room(2 + piece.count)
+                chunks[chunks.count - 1].sets += [set.description, String(piece.count)] + piece.map { String($0.rawValue) }
+                chunks[chunks.count - 1].setCount += 1
+            } while !rest.isEmpty
+        }
+        for (index, chunk) in chunks.enumerated() {
+            let flip = index == chunks.count - 1
+            var args = [namespacePrefix, String(install.generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0"]
+            args.append(String(chunk.records.count / 2))
+            args += chunk.records
+            args.append(String(chunk.setCount))
+            args += chunk.sets
+            switch try await run(LuaScripts.install, args: args) {
+            case .string("installed"): if flip { return .installed }
+            case .string("superseded"): return .superseded
+            case let other:
+                adapterLog("redis: unexpected INSTALL reply \(other)")
+                throw .unavailable
+            }
+        }
+        return .installed
+    }
+
+    private func run(_ script: RedisScript, args: [String]) async throws(StoreFailure) -> RedisValue {
+        let reply = try await pool.call(.script(script, keys: [genKey], args: args))
+        if case .error(let message) = reply {
+            adapterLog("redis: \(script.name) failed: \(message)")
+            throw .unavailable
+        }
+        return reply
+    }
+}
+
+/// The generic scripts. KEYS[1] is the generation key; ARGV[1] the namespace prefix (`fs:g`).
+/// Record and set keys are built inside the scripts from the generation they read, which is what
+/// makes "same generation" and "the guarded versions" one atomic check (single Redis, not Cluster).
+enum LuaScripts {
+    static let read = RedisScript(name: "READ", source: """
+        local gen = redis.call('GET', KEYS[1])
+        if not gen then return false end
+        local p = ARGV[1] .. gen .. ':'
+        local nk, nc, nm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+        local i = 5
+        local records, counts, members = {}, {}, {}
+        for k = 1, nk do records[k] = redis.call('GET', p .. ARGV[i]) or ''; i = i + 1 end
+        for k = 1, nc do counts[k] = redis.call('SCARD', p .. ARGV[i]); i = i + 1 end
+        for k = 1, nm do members[k] = redis.call('SMEMBERS', p .. ARGV[i]); i = i + 1 end
+        return {gen, records, counts, members}
+        """)
+
+    static let commit = RedisScript(name: "COMMIT", source: """
+        local gen = redis.call('GET', KEYS[1])
+        if (not gen) or gen ~= ARGV[2] then return 'fenced' end
+        local p = ARGV[1] .. gen .. ':'
+        local ttl = tonumber(ARGV[3])
+        local i = 4
+        local n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do
+          local v = redis.call('GET', p .. ARGV[i])
+          local version = '0'
+          if v then version = string.match(v, '^(%d+)|') or 'corrupt' end
+          if version ~= ARGV[i + 1] then return 'conflict' end
+          i = i + 2
+        end
+        n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
+        n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do
+          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+          if m > 0 then
+            redis.call('SADD', key, unpack(ARGV, i, i + m - 1))
+            redis.call('EXPIRE', key, ttl)
+          end
+          i = i + m
+        end
+        n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do
+          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+          if m > 0 then redis.call('SREM', key, unpack(ARGV, i, i + m - 1)) end
+          i = i + m
+        end
+        return 'committed'
+        """)
+
+    static let install = RedisScript(name: "INSTALL", source: """
+        local gen = redis.call('GET', KEYS[1])
+        local new = ARGV[2]
+        if gen and tonumber(gen) >= tonumber(new) then return 'superseded' end
+        local p = ARGV[1] .. new .. ':'
+        local ttl = tonumber(ARGV[3])
+        local i = 5
+        local n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
+        n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do
+          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+          if m > 0 then
+            redis.call('SADD', key, unpack(ARGV, i, i + m - 1))
+            redis.call('EXPIRE', key, ttl)
+          end
+          i = i + m
+        end
+        if ARGV[4] == '1' then redis.call('SET', KEYS[1], new) end
+        return 'installed'
+        """)
+
+    static let all = [read, commit, install]
+}

@@ -1,0 +1,159 @@
+import Adapters
+import Engine
+import Foundation
+
+/// One connection's worth of protocol, living on exactly one OS thread.
+///
+/// A driver owns its (non-`Sendable`) C connection: it is created on its worker thread, used only
+/// there and destroyed there, so `PGconn` / `redisContext` never cross threads. The worker hands it
+/// every job that queued up since the last batch (at most `maxBatch`), and the driver answers them
+/// all, typically in one pipelined round trip.
+public protocol ConnectionDriver: AnyObject, SendableMetatype {
+    associatedtype Request: Sendable
+    associatedtype Reply: Sendable
+
+    /// Answers every request of `batch`, in order, one result each. Must not throw or crash on
+    /// a broken connection: the driver reconnects by itself on a later batch. `deadline` is when
+    /// the callers stop waiting: a batch still unanswered then answers `.timeout`.
+    func execute(_ batch: [Request], deadline: ContinuousClock.Instant) -> [Result<Reply, StoreFailure>]
+
+    /// Closes the connection (called on the worker thread when the pool shuts down).
+    func close()
+}
+
+/// Settings shared by both adapters' pools.
+public struct PoolSettings: Sendable {
+    /// Connections, each with its own thread.
+    public var connections: Int
+    /// How long a call may take, queueing included, before it answers `.timeout`.
+    public var callTimeout: Duration
+    /// The most jobs sent as one pipeline / one transaction.
+    public var maxBatch: Int
+
+    public init(connections: Int = 4, callTimeout: Duration = .seconds(5), maxBatch: Int = 256) {
+        precondition(connections >= 1 && maxBatch >= 1)
+        self.connections = connections
+        self.callTimeout = callTimeout
+        self.maxBatch = maxBatch
+    }
+}
+
+/// N connections, each confined to its own OS thread with a job queue. A call enqueues a job with
+/// a continuation and suspends; the swift cooperative pool never blocks on I/O.
+public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
+    private let workers: [Worker<Driver>]
+    private let settings: PoolSettings
+
+    /// - Parameter makeDriver: called once on each connection's own thread.
+    public init(name: String, settings: PoolSettings, makeDriver: @escaping @Sendable () -> Driver) {
+        self.settings = settings
+        self.workers = (0..<settings.connections).map { index in
+            Worker(name: "\(name)-\(index)", maxBatch: settings.maxBatch, makeDriver: makeDriver)
+        }
+    }
+
+    deinit {
+        for worker in workers { worker.stop() }
+    }
+
+    /// Stops every connection thread; queued calls answer `.unavailable`.
+    public func shutdown() {
+        for worker in workers { worker.stop() }
+    }
+
+    /// Runs `request` on the least busy connection.
+    public func call(_ request: Driver.Request) async throws(StoreFailure) -> Driver.Reply {
+        let worker = workers.count == 1 ? workers[0] : workers.min { $0.queued < $1.queued }!
+        let deadline = ContinuousClock.now + settings.callTimeout
+        let result = await withCheckedContinuation { continuation in
+            worker.submit(Job(request: request, deadline: deadline, continuation: continuation))
+        }
+        return try result.get()
+    }
+}
+
+struct Job<Request: Sendable, Reply: Sendable>: Sendable {
+    let request: Request
+    let deadline: ContinuousClock.Instant
+    let continuation: CheckedContinuation<Result<Reply, StoreFailure>, Never>
+}
+
+/// One connection thread and its queue. The queue is guarded by `condition`; the driver exists
+/// only inside `run`, on the thread.
+final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
+    typealias J = Job<Driver.Request, Driver.Reply>
+    private let condition = NSCondition()
+    private var jobs: [J] = []  // guarded by condition
+    private var stopped = false  // guarded by condition
+    private let maxBatch: Int
+
+    init(name: String, maxBatch: Int, makeDriver: @escaping @Sendable () -> Driver) {
+        self.maxBatch = maxBatch
+        let thread = Thread { [self] in self.run(makeDriver) }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    var queued: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return jobs.count
+    }
+
+    func submit(_ job: J) {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            job.continuation.resume(returning: .failure(.unavailable))
+            return
+        }
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run(_ makeDriver: @Sendable () -> Driver) {
+        let driver = makeDriver()
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if stopped {
+                let left = jobs
+                jobs.removeAll()
+                condition.unlock()
+                for job in left { job.continuation.resume(returning: .failure(.unavailable)) }
+                driver.close()
+                return
+            }
+            let count = min(jobs.count, maxBatch)
+            let batch = Array(jobs.prefix(count))
+            jobs.removeFirst(count)
+            condition.unlock()
+
+            // A job that already waited past its deadline is not sent at all.
+            let now = ContinuousClock.now
+            let live = batch.filter { $0.deadline > now }
+            for job in batch where job.deadline <= now { job.continuation.resume(returning: .failure(.timeout)) }
+            guard !live.isEmpty else { continue }
+            let deadline = live.map(\.deadline).min()!
+            let results = driver.execute(live.map(\.request), deadline: deadline)
+            for (index, job) in live.enumerated() {
+                job.continuation.resume(returning: index < results.count ? results[index] : .failure(.unavailable))
+            }
+        }
+    }
+}
+
+/// Adapter logging: one line on standard error. (The server wires its own logger later; the
+/// adapters only report what they cannot return to the caller.)
+public func adapterLog(_ message: String) {
+    FileHandle.standardError.write(Data("[adapters] \(message)\n".utf8))
+}
