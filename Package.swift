@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Engine", "Adapters",
+                "Engine", "Adapters", "PostgresAdapter", "RedisAdapter",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,6 +9,8 @@ struct ServerConfiguration: Sendable, Equatable {
     var port: Int = 8032
     var databaseURL: String?
     var redisURL: String?
+    /// Where the SQL migrations are (applied at start when `DATABASE_URL` is set).
+    var migrationsDirectory = "migrations"
     var rules = SaleRules()
     var logLevel: Logger.Level = .info
     /// How often the background reconcile pass runs.
@@ -26,6 +28,7 @@ struct ServerConfiguration: Sendable, Equatable {
     static let port = Setting(env: "PORT", flag: "--port")
     static let databaseURL = Setting(env: "DATABASE_URL", flag: "--database-url")
     static let redisURL = Setting(env: "REDIS_URL", flag: "--redis-url")
+    static let migrationsDirectory = Setting(env: "MIGRATIONS_DIR", flag: "--migrations-dir")
     static let saleItems = Setting(env: "SALE_ITEMS", flag: "--sale-items")
     static let saleLength = Setting(env: "SALE_LENGTH", flag: "--sale-length")
     static let userLimit = Setting(env: "USER_LIMIT", flag: "--user-limit")
@@ -59,6 +62,7 @@ struct ServerConfiguration: Sendable, Equatable {
         if let value = try integer(port, in: 0...65_535) { config.port = Int(value) }
         config.databaseURL = raw(databaseURL)?.text
         config.redisURL = raw(redisURL)?.text
+        if let (text, _) = raw(migrationsDirectory) { config.migrationsDirectory = text }
         if let value = try integer(saleItems, in: 1...10_000_000) { config.rules.itemsPerSale = Int(value) }
         if let value = try integer(saleLength, in: 1...(100 * 365 * 86_400), unit: " (seconds)") {
             config.rules.saleLength = .seconds(value)

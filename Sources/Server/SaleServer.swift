@@ -25,6 +25,8 @@ struct SaleServerCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on, 0 for any free port [PORT] (default 8032).") var port: String?
     @Option(help: "PostgreSQL URL [DATABASE_URL]; unset: in-memory, not durable.") var databaseURL: String?
     @Option(help: "Redis URL [REDIS_URL]; required with --database-url.") var redisURL: String?
+    @Option(help: "Folder of the SQL migrations applied at start [MIGRATIONS_DIR] (default migrations).")
+    var migrationsDir: String?
     @Option(help: "Items per sale [SALE_ITEMS] (default 10000).") var saleItems: String?
     @Option(help: "Sale length in seconds [SALE_LENGTH] (default 3600).") var saleLength: String?
     @Option(help: "Items one user may own per sale [USER_LIMIT] (default 10).") var userLimit: String?
@@ -38,7 +40,8 @@ struct SaleServerCommand: AsyncParsableCommand {
         var flags: ServerConfiguration.Flags = [:]
         let pairs: [(ServerConfiguration.Setting, String?)] = [
             (ServerConfiguration.host, host), (ServerConfiguration.port, port), (ServerConfiguration.databaseURL, databaseURL),
-            (ServerConfiguration.redisURL, redisURL), (ServerConfiguration.saleItems, saleItems),
+            (ServerConfiguration.redisURL, redisURL), (ServerConfiguration.migrationsDirectory, migrationsDir),
+            (ServerConfiguration.saleItems, saleItems),
             (ServerConfiguration.saleLength, saleLength), (ServerConfiguration.userLimit, userLimit),
             (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
             (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),

@@ -191,14 +191,19 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
         }
     }
 
-    /// The binary refuses a bad value, and a database it cannot use yet, with a clear message
-    /// and a non-zero exit.
+    /// The binary refuses a bad value, and stores it cannot reach, with a clear message and a
+    /// non-zero exit (it never falls back to memory).
     @Test func binaryRefusesBadConfiguration() throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sale-server")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else { return }
         for (env, expected) in [
             (["SALE_ITEMS": "lots"], "SALE_ITEMS must be an integer"),
             (["HOLD_TTL": "0"], "HOLD_TTL must be an integer"),
+            (["DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres"], "set both"),
+            (
+                ["DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres", "REDIS_URL": "redis://127.0.0.1:1"],
+                "PostgreSQL (DATABASE_URL): could not apply the migrations"
+            ),
         ] {
             let process = Process()
             process.executableURL = binary

@@ -50,7 +50,10 @@ enum StoreKind: String, Sendable, CustomStringConvertible {
         case .memory: return [:]
         case .postgresRedis:
             let env = ProcessInfo.processInfo.environment
-            return ["DATABASE_URL": env["TEST_DATABASE_URL"] ?? "", "REDIS_URL": env["TEST_REDIS_URL"] ?? ""]
+            return [
+                "DATABASE_URL": env["TEST_DATABASE_URL"] ?? "", "REDIS_URL": env["TEST_REDIS_URL"] ?? "",
+                "MIGRATIONS_DIR": OpenAPITests.root.appendingPathComponent("migrations").path,
+            ]
         }
     }
 
