@@ -72,6 +72,19 @@ enum StoreKind: String, Sendable, CustomStringConvertible {
         return { WallClock.now() + offset }
     }
 
+    /// Initializes the shared PostgreSQL and Redis once, before any test server starts: the
+    /// schema, and the hot store's first generation. Servers starting together on an empty Redis
+    /// would each rebuild it from the sales near their own (shifted) clocks and could replace
+    /// each other's state; in production all instances share one clock, so that cannot happen.
+    static let sharedStoresReady = Task<Void, any Error> {
+        let config = try ServerConfiguration.resolve(flags: [:], environment: StoreKind.postgresRedis.environment)
+        let wired = try await StoreWiring.connect(config, logger: RunningServer.quietLogger)
+        if case .hotRead(.uninitialized) = await wired.stores.execute(.hotRead(HotRead(keys: []))) {
+            _ = await RequestDriver(stores: wired.stores, rules: config.rules, clock: WallClock.now).rebuild()
+        }
+        await wired.close()
+    }
+
     /// A clock the test moves by hand, starting at this kind's "now".
     func testClock() -> TestClock { TestClock(clock()) }
 }
@@ -115,6 +128,7 @@ final class RunningServer: Sendable {
         var config = try ServerConfiguration.resolve(
             flags: ["HOST": "127.0.0.1", "PORT": "0"], environment: environment.merging(kind.environment) { $1 })
         config.reconcileInterval = .milliseconds(200)
+        if kind == .postgresRedis { try await StoreKind.sharedStoresReady.value }
         let wired: WiredStores
         if let stores { wired = stores } else { wired = try await StoreWiring.connect(config, logger: quietLogger) }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
