@@ -83,13 +83,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "AdapterBench",
-            dependencies: ["Engine", "Adapters", "PostgresAdapter", "RedisAdapter"],
+            dependencies: ["Engine", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
             path: "Sources/Adapters/Bench",
             swiftSettings: strict
         ),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["Engine", "StoreModel", "Adapters", "PostgresAdapter", "RedisAdapter"],
+            dependencies: ["Engine", "StoreModel", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
             path: "Tests/AdapterTests",
             swiftSettings: strict
         ),

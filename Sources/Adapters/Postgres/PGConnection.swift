@@ -109,8 +109,16 @@ final class PGConnection {
             for _ in groups {
                 var rows: [PGRows] = []
                 var failure: (String, String)?
+                var previousWasNull = false
                 while true {
-                    guard let result = try nextResult(conn, deadline: deadline) else { continue }
+                    guard let result = try nextResult(conn, deadline: deadline) else {
+                        // One NULL ends each statement's results; two in a row means nothing more
+                        // is coming although a sync is still expected: never spin on that.
+                        if previousWasNull { throw PGConnectionError.io("pipeline out of step") }
+                        previousWasNull = true
+                        continue
+                    }
+                    previousWasNull = false
                     let status = PQresultStatus(result)
                     if status == PGRES_PIPELINE_SYNC {
                         PQclear(result)
