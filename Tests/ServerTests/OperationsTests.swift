@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Server
@@ -217,6 +218,67 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
             let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(process.terminationStatus != 0)
             #expect(message.contains(expected), "\(message)")
+        }
+    }
+}
+
+/// Stores that can be switched to fail every call, like a Redis or PostgreSQL that went away.
+final class SwitchableStores: HotStore, DurableStore {
+    let base = InMemoryStores()
+    let hotDown = Mutex(false)
+    let durableDown = Mutex(false)
+
+    var wired: WiredStores { WiredStores(stores: Stores(hot: self, durable: self), durable: false, mode: "switchable (test)", close: {}) }
+
+    func hotCheck() throws(StoreFailure) { if hotDown.withLock({ $0 }) { throw .unavailable } }
+    func durableCheck() throws(StoreFailure) { if durableDown.withLock({ $0 }) { throw .unavailable } }
+
+    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply { try hotCheck(); return try await base.read(read) }
+    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply { try hotCheck(); return try await base.commit(commit) }
+    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
+        try hotCheck(); return try await base.install(install)
+    }
+    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
+        try durableCheck(); return try await base.write(write)
+    }
+    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
+        try durableCheck(); return try await base.query(query)
+    }
+    func bumpGeneration() async throws(StoreFailure) -> Generation { try durableCheck(); return try await base.bumpGeneration() }
+}
+
+@Suite struct StoreFailureTests {
+    /// A store that does not answer: `503 store_unavailable` (never a 500, never a promise),
+    /// counted in the metrics, shown by `/health`; service resumes when it comes back.
+    @Test func unavailableStores() async throws {
+        let stores = SwitchableStores()
+        try await withServer(stores: stores.wired) { server in
+            let code = try #require(try await server.checkout("quinn", 1).string("code"))
+
+            stores.hotDown.withLock { $0 = true }
+            for reply in [try await server.checkout("quinn", 2), try await server.purchase(code), try await server.get("/sale")] {
+                #expect(reply.status == 503 && reply.errorCode == "store_unavailable", "\(reply)")
+            }
+            let sale = try await server.get("/users/quinn/purchases")
+            #expect(sale.status == 200)  // the durable store still answers
+            let health = try await server.get("/health")
+            #expect(health.status == 503 && health.errorCode == "store_unavailable", "\(health)")
+            #expect((health.json["stores"] as? [String: String])?["hot"] == "unavailable")
+            let metrics = try await server.get("/metrics").text
+            #expect(metrics.contains(#"sale_store_errors_total{store="hot",operation="read",kind="unavailable"}"#), "\(metrics)")
+            #expect(metrics.contains(#"status="503",outcome="store_unavailable""#))
+            stores.hotDown.withLock { $0 = false }
+
+            stores.durableDown.withLock { $0 = true }
+            // The hold is decided in the hot store but never acknowledged without its durable record.
+            let undurable = try await server.checkout("quinn", 3)
+            #expect(undurable.status == 503 && undurable.errorCode == "store_unavailable", "\(undurable)")
+            #expect(try await server.get("/users/quinn/purchases").errorCode == "store_unavailable")
+            #expect(try await server.get("/health").status == 503)
+            stores.durableDown.withLock { $0 = false }
+
+            #expect(try await server.purchase(code).status == 200)
+            #expect(try await server.get("/health").status == 200)
         }
     }
 }
