@@ -111,14 +111,18 @@ final class SaleAPI: Sendable {
     }
 
     /// The current sale's summary, at most the cache's TTL old; nil when the hot store cannot answer.
+    /// Concurrent requests that find the cache stale share one read (it reads every item).
     func summary(now: Instant) async -> (SaleSummary, Instant)? {
         let sale = calendar.sale(at: now)
-        if let cached = summaries.get(sale: sale, now: now) { return cached }
-        guard let snapshot = await hotRead(StatusRules.summaryRead(sale: sale, rules: rules)) else { return nil }
-        let summary = StatusRules.summary(sale: sale, rules: rules, snapshot: snapshot, now: now)
-        summaries.put(summary, at: now)
-        metrics.update(summary: summary)
-        return (summary, now)
+        switch summaries.lookup(sale: sale, now: now, refresh: { [self] in
+            guard let snapshot = await hotRead(StatusRules.summaryRead(sale: sale, rules: rules)) else { return nil }
+            let summary = StatusRules.summary(sale: sale, rules: rules, snapshot: snapshot, now: now)
+            metrics.update(summary: summary)
+            return (summary, now)
+        }) {
+        case .fresh(let summary, let at): return (summary, at)
+        case .refreshing(let task): return await task.value
+        }
     }
 
     /// A raw hot read; when the hot store lost its data, rebuilds it and retries once.
@@ -252,17 +256,41 @@ final class SaleAPI: Sendable {
 
 /// The last sale summary, reused for a short while: it reads every item of the sale.
 final class SummaryCache: Sendable {
+    typealias Refresh = Task<(SaleSummary, Instant)?, Never>
+
+    enum Lookup {
+        case fresh(SaleSummary, Instant)
+        case refreshing(Refresh)
+    }
+
+    struct State {
+        var entry: (summary: SaleSummary, at: Instant)?
+        var inFlight: (sale: SaleID, task: Refresh)?
+    }
+
     let ttl: TimeSpan
-    private let entry = Mutex<(summary: SaleSummary, at: Instant)?>(nil)
+    private let state = Mutex(State())
 
     init(ttl: TimeSpan) { self.ttl = ttl }
 
-    func get(sale: SaleID, now: Instant) -> (SaleSummary, Instant)? {
-        entry.withLock { entry in
-            guard let entry, entry.summary.sale == sale, now - entry.at < ttl, !(now < entry.at) else { return nil }
-            return (entry.summary, entry.at)
+    /// The cached summary when fresh; otherwise the refresh in flight for this sale, or a new one
+    /// running `refresh` (whose result becomes the cached entry).
+    func lookup(sale: SaleID, now: Instant, refresh: @escaping @Sendable () async -> (SaleSummary, Instant)?) -> Lookup {
+        state.withLock { state in
+            if let entry = state.entry, entry.summary.sale == sale, !(now < entry.at), now - entry.at < ttl {
+                return .fresh(entry.summary, entry.at)
+            }
+            if let inFlight = state.inFlight, inFlight.sale == sale { return .refreshing(inFlight.task) }
+            let task = Refresh { [self] in
+                let result = await refresh()
+                self.state.withLock { state in
+                    if let result { state.entry = (result.0, result.1) }
+                    if state.inFlight?.sale == sale { state.inFlight = nil }
+                }
+                return result
+            }
+            state.inFlight = (sale, task)
+            return .refreshing(task)
         }
     }
-
-    func put(_ summary: SaleSummary, at: Instant) { entry.withLock { $0 = (summary, at) } }
 }
