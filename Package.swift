@@ -11,12 +11,18 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sale-sim", targets: ["SaleSimCLI"]),
+        .executable(name: "sale-server", targets: ["Server"]),
         .library(name: "PostgresAdapter", targets: ["PostgresAdapter"]),
         .library(name: "RedisAdapter", targets: ["RedisAdapter"]),
         .executable(name: "adapter-bench", targets: ["AdapterBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Every business rule, pure and deterministic: standard library only.
@@ -37,6 +43,27 @@ let package = Package(
             name: "SaleSimCLI",
             dependencies: ["Simulator", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Sim/CLI",
+            swiftSettings: strict
+        ),
+        // The production HTTP server: a thin translation between HTTP and the engine.
+        .executableTarget(
+            name: "Server",
+            dependencies: [
+                "Engine", "Adapters", "PostgresAdapter", "RedisAdapter",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Server",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "Engine", "Adapters"],
+            path: "Tests/ServerTests",
             swiftSettings: strict
         ),
         // The real stores (issue 3): libpq and hiredis as system libraries, one adapter target each.

@@ -1,0 +1,217 @@
+import Adapters
+import Engine
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The request context: Hummingbird's core storage plus a box in which the handler leaves the
+/// request's outcome (an error code, or "ok") for the logging and metrics middleware.
+struct SaleRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let outcome = OutcomeBox()
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Requests never carry bodies we decode.
+    var maxUploadSize: Int { ServerLimits.maxBodyBytes }
+}
+
+final class OutcomeBox: Sendable {
+    private let value = Mutex<String?>(nil)
+    func set(_ outcome: String) { value.withLock { $0 = outcome } }
+    func get() -> String? { value.withLock { $0 } }
+}
+
+enum ServerLimits {
+    /// The longest request target (path and query) accepted; longer is `400 request_too_large`.
+    /// The engine's own limit on the query (2 KiB) is lower, so its precise code answers first.
+    static let maxTargetBytes = 16 * 1024
+    /// No endpoint takes a body; a larger one than this is refused.
+    static let maxBodyBytes = 64 * 1024
+    /// The HTTP decoder's limit on the request head; beyond it the connection is answered with a
+    /// bare `400` by the HTTP layer, before any route runs.
+    static let maxHeadBytes = 64 * 1024
+}
+
+/// Every metric of one server instance, in its own Prometheus registry.
+final class ServerMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let itemsHeld: Metrics.Gauge
+    let itemsSold: Metrics.Gauge
+    let itemsTotal: Metrics.Gauge
+    let currentSale: Metrics.Gauge
+    let rebuilds: Metrics.Counter
+    let reconciled: Metrics.Counter
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+        itemsHeld = Metrics.Gauge(label: "sale_items_held", factory: factory)
+        itemsSold = Metrics.Gauge(label: "sale_items_sold", factory: factory)
+        itemsTotal = Metrics.Gauge(label: "sale_items_total", factory: factory)
+        currentSale = Metrics.Gauge(label: "sale_current_id", factory: factory)
+        rebuilds = Metrics.Counter(label: "sale_hot_store_rebuilds_total", factory: factory)
+        reconciled = Metrics.Counter(label: "sale_reconciled_purchases_total", factory: factory)
+    }
+
+    func request(route: String, method: String, status: Int, outcome: String, nanoseconds: Int64) {
+        Metrics.Counter(
+            label: "http_requests_total",
+            dimensions: [("route", route), ("method", method), ("status", String(status)), ("outcome", outcome)],
+            factory: factory
+        ).increment()
+        Metrics.Timer(
+            label: "http_request_duration_seconds", dimensions: [("route", route), ("outcome", outcome)], factory: factory
+        ).recordNanoseconds(nanoseconds)
+    }
+
+    func storeError(store: String, operation: String, failure: StoreFailure) {
+        let kind = switch failure {
+        case .timeout: "timeout"
+        case .unavailable: "unavailable"
+        }
+        Metrics.Counter(
+            label: "sale_store_errors_total", dimensions: [("store", store), ("operation", operation), ("kind", kind)],
+            factory: factory
+        ).increment()
+    }
+
+    func reconcileRun(_ result: String) {
+        Metrics.Counter(label: "sale_reconcile_runs_total", dimensions: [("result", result)], factory: factory).increment()
+    }
+
+    func update(summary: SaleSummary) {
+        itemsHeld.record(summary.held)
+        itemsSold.record(summary.sold)
+        itemsTotal.record(summary.total)
+        currentSale.record(summary.sale.rawValue)
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// Logs every request (id, method, route, status, outcome, duration), counts it and times it,
+/// turns every error that escaped a handler into the error shape, and enforces the size limits.
+struct ObservabilityMiddleware: RouterMiddleware {
+    typealias Context = SaleRequestContext
+    let metrics: ServerMetrics
+    let routes: RouteTable
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var response: Response
+        var routeLabel: String?
+        if request.uri.string.utf8.count > ServerLimits.maxTargetBytes
+            || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > ServerLimits.maxBodyBytes
+        {
+            context.outcome.set(APIError.requestTooLarge.code)
+            response = .error(.requestTooLarge)
+        } else {
+            do {
+                response = try await next(request, context)
+            } catch let error as HTTPError where error.status == .notFound {
+                (response, routeLabel) = notFoundOrMethodNotAllowed(request, context)
+            } catch let error as any HTTPResponseError {
+                // Hummingbird's own errors (none expected on these routes), in the error shape.
+                let status = Int(error.status.code)
+                let api = (400..<500).contains(status)
+                    ? APIError(status: status, code: APIError.badRequest.code, message: error.status.reasonPhrase)
+                    : APIError.internalError
+                context.outcome.set(api.code)
+                response = .error(api)
+            } catch {
+                context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+                context.outcome.set(APIError.internalError.code)
+                response = .error(.internalError)
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        let route = routeLabel ?? context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
+        let outcome = context.outcome.get() ?? (response.status.code < 400 ? "ok" : "http_\(response.status.code)")
+        // Labels stay bounded whatever clients send: known methods only.
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
+        metrics.request(
+            route: route, method: method, status: Int(response.status.code), outcome: outcome, nanoseconds: nanoseconds)
+        context.logger.info(
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(response.status.code),
+                "outcome": .string(outcome), "duration_ms": .string(String(Double(nanoseconds / 1_000) / 1_000)),
+            ])
+        if let id = context.logger[metadataKey: "hb.request.id"] {
+            response.headers[.init("X-Request-Id")!] = id.description
+        }
+        return response
+    }
+
+    /// `405` (with `Allow`) when the path is a route's, `404` otherwise; and the route label.
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+    func notFoundOrMethodNotAllowed(_ request: Request, _ context: Context) -> (Response, String?) {
+        if let route = routes.match(path: request.uri.path) {
+            context.outcome.set(APIError.methodNotAllowed.code)
+            var headers = HTTPFields()
+            headers[.allow] = route.allowHeader
+            return (.error(.methodNotAllowed, headers: headers), route.template)
+        }
+        context.outcome.set(APIError.notFound.code)
+        return (.error(.notFound), nil)
+    }
+}
+
+/// Counts the failures of the hot store, for `sale_store_errors_total`.
+struct InstrumentedHotStore: HotStore {
+    let base: any HotStore
+    let metrics: ServerMetrics
+
+    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
+        do { return try await base.read(read) } catch { metrics.storeError(store: "hot", operation: "read", failure: error); throw error }
+    }
+    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
+        do { return try await base.commit(commit) } catch { metrics.storeError(store: "hot", operation: "commit", failure: error); throw error }
+    }
+    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
+        do { return try await base.install(install) } catch {
+            metrics.storeError(store: "hot", operation: "install", failure: error); throw error
+        }
+    }
+}
+
+/// Counts the failures of the durable store, for `sale_store_errors_total`.
+struct InstrumentedDurableStore: DurableStore {
+    let base: any DurableStore
+    let metrics: ServerMetrics
+
+    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
+        do { return try await base.write(write) } catch {
+            metrics.storeError(store: "durable", operation: "write", failure: error); throw error
+        }
+    }
+    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
+        do { return try await base.query(query) } catch {
+            metrics.storeError(store: "durable", operation: "query", failure: error); throw error
+        }
+    }
+    func bumpGeneration() async throws(StoreFailure) -> Generation {
+        do { return try await base.bumpGeneration() } catch {
+            metrics.storeError(store: "durable", operation: "bump_generation", failure: error); throw error
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import Adapters
+import Engine
+import Hummingbird
+import Logging
+import Synchronization
+
+/// The handlers: each one parses with the engine's parsers, runs the engine (through the
+/// `RequestDriver` or a raw store read interpreted by `StatusRules`), and renders the answer.
+/// No business rule lives here.
+final class SaleAPI: Sendable {
+    let driver: RequestDriver
+    let rules: SaleRules
+    let calendar: SaleCalendar
+    let catalog: Catalog
+    let clock: @Sendable () -> Instant
+    let metrics: ServerMetrics
+    let wired: WiredStores
+    let summaries: SummaryCache
+
+    init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
+         summaryTTL: Duration) {
+        let stores = Stores(
+            hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
+            durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
+        self.driver = RequestDriver(stores: stores, rules: rules, clock: clock)
+        self.rules = rules
+        self.calendar = SaleCalendar(saleLength: rules.saleLength)
+        self.catalog = Catalog(seed: rules.catalogSeed)
+        self.clock = clock
+        self.metrics = metrics
+        self.wired = wired
+        self.summaries = SummaryCache(ttl: TimeSpan(microseconds: Int64(summaryTTL.components.seconds * 1_000_000
+            + summaryTTL.components.attoseconds / 1_000_000_000_000)))
+    }
+
+    var stores: Stores { driver.stores }
+
+    // MARK: - Routes
+
+    func addRoutes(to router: Router<SaleRequestContext>) {
+        router.post("/checkout") { request, context in await self.checkout(request, context) }
+        router.post("/purchase") { request, context in await self.purchase(request, context) }
+        router.get("/sale") { _, context in await self.currentSale(context) }
+        router.get("/sales/{sale}/items/{item}") { _, context in await self.item(context) }
+        router.get("/sales/{sale}/items/{item}/image.svg") { _, context in self.image(context) }
+        router.get("/users/{user}/purchases") { request, context in await self.purchases(request, context) }
+        router.get("/health") { _, context in await self.health(context) }
+        router.get("/metrics") { _, context in await self.metricsText(context) }
+    }
+
+    /// Records the outcome for logs and metrics and renders the error.
+    func fail(_ error: APIError, _ context: SaleRequestContext) -> Response {
+        context.outcome.set(error.code)
+        return .error(error)
+    }
+
+    func ok(_ body: JSON, _ context: SaleRequestContext, outcome: String = "ok") -> Response {
+        context.outcome.set(outcome)
+        return .json(body)
+    }
+
+    // MARK: - POST /checkout
+
+    func checkout(_ request: Request, _ context: SaleRequestContext) async -> Response {
+        let parsed: CheckoutRequest
+        do { parsed = try CheckoutRequest.parse(query: request.uri.query ?? "", rules: rules) } catch { return fail(error, context) }
+        switch await driver.checkout(parsed) {
+        case .held(let hold):
+            return ok(
+                .object([
+                    ("code", .string(hold.code.text)), ("sale_id", .int(hold.sale.rawValue)), ("item_id", .int(hold.item.rawValue)),
+                    ("expires_at", .string(RFC3339.format(hold.expiresAt))),
+                ]), context, outcome: "held")
+        case .refused(let outcome):
+            return fail(APIError.refusal(outcome) ?? .internalError, context)
+        case .unavailable:
+            return fail(.unavailable, context)
+        }
+    }
+
+    // MARK: - POST /purchase
+
+    func purchase(_ request: Request, _ context: SaleRequestContext) async -> Response {
+        let code: Code
+        do { code = try Code.parse(query: request.uri.query ?? "") } catch { return fail(error, context) }
+        switch await driver.purchase(code) {
+        case .purchased(let purchase):
+            return ok(
+                .object([
+                    ("status", .string("success")), ("sale_id", .int(purchase.sale.rawValue)), ("item_id", .int(purchase.item.rawValue)),
+                    ("user_id", .string(purchase.user.rawValue)), ("purchased_at", .string(RFC3339.format(purchase.purchasedAt))),
+                ]), context, outcome: "purchased")
+        case .unknownCode: return fail(.unknownCode, context)
+        case .codeExpired: return fail(.codeExpired, context)
+        case .unavailable: return fail(.unavailable, context)
+        }
+    }
+
+    // MARK: - GET /sale
+
+    func currentSale(_ context: SaleRequestContext) async -> Response {
+        let now = clock()
+        guard let (summary, asOf) = await summary(now: now) else { return fail(.unavailable, context) }
+        return ok(
+            .object([
+                ("sale_id", .int(summary.sale.rawValue)), ("starts_at", .string(RFC3339.format(summary.startsAt))),
+                ("ends_at", .string(RFC3339.format(summary.endsAt))),
+                ("items", .object([("total", .int(summary.total)), ("sold", .int(summary.sold)), ("held", .int(summary.held))])),
+                ("as_of", .string(RFC3339.format(asOf))),
+            ]), context)
+    }
+
+    /// The current sale's summary, at most the cache's TTL old; nil when the hot store cannot answer.
+    /// Concurrent requests that find the cache stale share one read (it reads every item).
+    func summary(now: Instant) async -> (SaleSummary, Instant)? {
+        let sale = calendar.sale(at: now)
+        switch summaries.lookup(sale: sale, now: now, refresh: { [self] in
+            guard let snapshot = await hotRead(StatusRules.summaryRead(sale: sale, rules: rules)) else { return nil }
+            let summary = StatusRules.summary(sale: sale, rules: rules, snapshot: snapshot, now: now)
+            metrics.update(summary: summary)
+            return (summary, now)
+        }) {
+        case .fresh(let summary, let at): return (summary, at)
+        case .refreshing(let task): return await task.value
+        }
+    }
+
+    /// A raw hot read; when the hot store lost its data, rebuilds it and retries once.
+    func hotRead(_ read: HotRead) async -> HotSnapshot? {
+        for attempt in 0..<2 {
+            switch await stores.execute(.hotRead(read)) {
+            case .hotRead(.snapshot(let snapshot)):
+                return snapshot
+            case .hotRead(.uninitialized) where attempt == 0:
+                metrics.rebuilds.increment()
+                _ = await driver.rebuild()
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    // MARK: - GET /sales/{sale}/items/{item}
+
+    func itemPath(_ context: SaleRequestContext) -> Result<(SaleID, ItemID), APIError> {
+        guard let sale = context.parameters.get("sale").flatMap(parseSaleID) else { return .failure(.invalidSaleID) }
+        guard let item = context.parameters.get("item").flatMap({ CheckoutRequest.parseItem($0, rules: rules) }) else {
+            return .failure(.invalidItemIDPath)
+        }
+        return .success((sale, item))
+    }
+
+    func item(_ context: SaleRequestContext) async -> Response {
+        let sale: SaleID, item: ItemID
+        switch itemPath(context) {
+        case .success(let ids): (sale, item) = ids
+        case .failure(let error): return fail(error, context)
+        }
+        let now = clock()
+        guard let snapshot = await hotRead(HotRead(keys: [.item(sale, item)])), let record = snapshot.records.first else {
+            return fail(.unavailable, context)
+        }
+        let status = StatusRules.status(of: record.itemRecord, now: now)
+        var body: [(String, JSON)] = [
+            ("sale_id", .int(sale.rawValue)), ("item_id", .int(item.rawValue)), ("name", .string(catalog.name(sale: sale, item: item))),
+            ("image_url", .string("/sales/\(sale.rawValue)/items/\(item.rawValue)/image.svg")), ("status", .string(status.name)),
+        ]
+        if case .held(let until) = status { body.append(("held_until", .string(RFC3339.format(until)))) }
+        return ok(.object(body), context)
+    }
+
+    // MARK: - GET /sales/{sale}/items/{item}/image.svg
+
+    func image(_ context: SaleRequestContext) -> Response {
+        let sale: SaleID, item: ItemID
+        switch itemPath(context) {
+        case .success(let ids): (sale, item) = ids
+        case .failure(let error): return fail(error, context)
+        }
+        context.outcome.set("ok")
+        var headers = HTTPFields()
+        headers[.contentType] = "image/svg+xml"
+        headers[.cacheControl] = "public, max-age=86400, immutable"
+        return Response(
+            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: catalog.imageSVG(sale: sale, item: item))))
+    }
+
+    // MARK: - GET /users/{user}/purchases?sale=
+
+    func purchases(_ request: Request, _ context: SaleRequestContext) async -> Response {
+        guard let user = context.parameters.get("user").flatMap({ UserID.parse($0) }) else { return fail(.invalidUserIDPath, context) }
+        let sale: SaleID
+        do {
+            let params = try QueryParameters.parse(request.uri.query ?? "", allowed: ["sale"])
+            if let raw = params["sale"] {
+                guard let parsed = parseSaleID(raw) else { return fail(.invalidSaleID, context) }
+                sale = parsed
+            } else {
+                sale = calendar.sale(at: clock())
+            }
+        } catch {
+            return fail(error, context)
+        }
+        guard case .durableQuery(.purchases(let purchases)) = await stores.execute(.durableQuery(.purchases(sale: sale, user: user)))
+        else { return fail(.unavailable, context) }
+        let items: [JSON] = purchases.sorted { $0.item < $1.item }.map { purchase in
+            .object([
+                ("item_id", .int(purchase.item.rawValue)), ("name", .string(catalog.name(sale: purchase.sale, item: purchase.item))),
+                ("purchased_at", .string(RFC3339.format(purchase.purchasedAt))),
+            ])
+        }
+        return ok(
+            .object([("user_id", .string(user.rawValue)), ("sale_id", .int(sale.rawValue)), ("purchases", .array(items))]), context)
+    }
+
+    // MARK: - GET /health
+
+    func health(_ context: SaleRequestContext) async -> Response {
+        let now = clock()
+        async let hot = stores.execute(.hotRead(HotRead(keys: [])))
+        async let durable = stores.execute(
+            .durableQuery(.purchases(sale: calendar.sale(at: now), user: UserID(unchecked: "_health"))))
+        let hotState: String = switch await hot {
+        case .hotRead(.snapshot): "ok"
+        case .hotRead(.uninitialized): "uninitialized"  // reachable; the next request rebuilds it
+        default: "unavailable"
+        }
+        let durableState: String = switch await durable {
+        case .durableQuery: "ok"
+        default: "unavailable"
+        }
+        let ready = hotState != "unavailable" && durableState == "ok"
+        var body: [(String, JSON)] = [
+            ("status", .string(ready ? "ok" : "unavailable")), ("live", .bool(true)), ("ready", .bool(ready)),
+            ("durable", .bool(wired.durable)), ("mode", .string(wired.mode)),
+            ("stores", .object([("hot", .string(hotState)), ("durable", .string(durableState))])),
+            ("sale_id", .int(calendar.sale(at: now).rawValue)), ("time", .string(RFC3339.format(now))),
+        ]
+        if ready { return ok(.object(body), context) }
+        body.append(("error", .object([("code", .string(APIError.unavailable.code)), ("message", .string(APIError.unavailable.message))])))
+        context.outcome.set(APIError.unavailable.code)
+        return .json(.object(body), status: .serviceUnavailable)
+    }
+
+    // MARK: - GET /metrics
+
+    func metricsText(_ context: SaleRequestContext) async -> Response {
+        _ = await summary(now: clock())  // refreshes the sale gauges (cached)
+        context.outcome.set("ok")
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+    }
+}
+
+/// The last sale summary, reused for a short while: it reads every item of the sale.
+final class SummaryCache: Sendable {
+    typealias Refresh = Task<(SaleSummary, Instant)?, Never>
+
+    enum Lookup {
+        case fresh(SaleSummary, Instant)
+        case refreshing(Refresh)
+    }
+
+    struct State {
+        var entry: (summary: SaleSummary, at: Instant)?
+        var inFlight: (sale: SaleID, task: Refresh)?
+    }
+
+    let ttl: TimeSpan
+    private let state = Mutex(State())
+
+    init(ttl: TimeSpan) { self.ttl = ttl }
+
+    /// The cached summary when fresh; otherwise the refresh in flight for this sale, or a new one
+    /// running `refresh` (whose result becomes the cached entry).
+    func lookup(sale: SaleID, now: Instant, refresh: @escaping @Sendable () async -> (SaleSummary, Instant)?) -> Lookup {
+        state.withLock { state in
+            if let entry = state.entry, entry.summary.sale == sale, !(now < entry.at), now - entry.at < ttl {
+                return .fresh(entry.summary, entry.at)
+            }
+            if let inFlight = state.inFlight, inFlight.sale == sale { return .refreshing(inFlight.task) }
+            let task = Refresh { [self] in
+                let result = await refresh()
+                self.state.withLock { state in
+                    if let result { state.entry = (result.0, result.1) }
+                    if state.inFlight?.sale == sale { state.inFlight = nil }
+                }
+                return result
+            }
+            state.inFlight = (sale, task)
+            return .refreshing(task)
+        }
+    }
+}

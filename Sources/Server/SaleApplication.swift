@@ -1,0 +1,66 @@
+import Adapters
+import Engine
+import Hummingbird
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds the HTTP application: router, middleware, handlers and background services.
+enum SaleApplication {
+    typealias App = Application<RouterResponder<SaleRequestContext>>
+
+    /// - Parameters:
+    ///   - clock: the wall clock in production; tests may pass a controllable one.
+    ///   - onServerRunning: called with the bound port once the server listens.
+    static func make(
+        config: ServerConfiguration, wired: WiredStores, logger: Logger,
+        clock: @escaping @Sendable () -> Instant = WallClock.now,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> (app: App, api: SaleAPI) {
+        let metrics = ServerMetrics()
+        let api = SaleAPI(wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL)
+        let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
+        router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
+        api.addRoutes(to: router)
+        let reconcile = ReconcileService(driver: api.driver, interval: config.reconcileInterval, metrics: metrics, logger: logger)
+        var app = Application(
+            router: router,
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .seconds(75),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: ServerLimits.maxHeadBytes, maxHeaderListSize: ServerLimits.maxHeadBytes,
+                        maxHeaderFieldCount: 100))),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            services: [reconcile],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
+            logger: logger
+        )
+        app.beforeServerStarts {
+            // Make sure the hot store has a generation before serving (a fresh or emptied Redis
+            // is rebuilt from the durable store); requests would do it anyway, this just does it first.
+            if case .hotRead(.uninitialized) = await api.stores.execute(.hotRead(HotRead(keys: []))) {
+                logger.notice("hot store has no generation: rebuilding it from the durable store")
+                metrics.rebuilds.increment()
+                if case .failed = await api.driver.rebuild() {
+                    logger.warning("hot store rebuild failed at start-up; requests will retry it")
+                }
+            }
+        }
+        return (app, api)
+    }
+}
+
+/// The wall clock, in the engine's units.
+enum WallClock {
+    @Sendable static func now() -> Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000)
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Engine
+import Hummingbird
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `sale-server`: the production HTTP server of the flash sale.
+@main
+struct SaleServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sale-server",
+        abstract: "Serves the flash-sale HTTP API (SPEC.md §2).",
+        discussion: """
+            Every option can also be set by its environment variable (in brackets); an option given on the
+            command line overrides the variable. With no DATABASE_URL the server runs on the in-memory store
+            and nothing is durable.
+            """)
+
+    @Option(help: "Address to listen on [HOST] (default 0.0.0.0).") var host: String?
+    @Option(help: "Port to listen on, 0 for any free port [PORT] (default 8032).") var port: String?
+    @Option(help: "PostgreSQL URL [DATABASE_URL]; unset: in-memory, not durable.") var databaseURL: String?
+    @Option(help: "Redis URL [REDIS_URL]; required with --database-url.") var redisURL: String?
+    @Option(help: "Folder of the SQL migrations applied at start [MIGRATIONS_DIR] (default migrations).")
+    var migrationsDir: String?
+    @Option(help: "Items per sale [SALE_ITEMS] (default 10000).") var saleItems: String?
+    @Option(help: "Sale length in seconds [SALE_LENGTH] (default 3600).") var saleLength: String?
+    @Option(help: "Items one user may own per sale [USER_LIMIT] (default 10).") var userLimit: String?
+    @Option(help: "How long a checkout holds its item, in seconds [HOLD_TTL] (default 60).") var holdTTL: String?
+    @Option(help: "Seed of the generated catalog [CATALOG_SEED] (default 0).") var catalogSeed: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical [LOG_LEVEL] (default info).") var logLevel: String?
+    @Option(help: "Largest clock difference between instances, in ms [CLOCK_SKEW_ALLOWANCE_MS] (default 2000).")
+    var clockSkewAllowanceMs: String?
+
+    var flags: ServerConfiguration.Flags {
+        var flags: ServerConfiguration.Flags = [:]
+        let pairs: [(ServerConfiguration.Setting, String?)] = [
+            (ServerConfiguration.host, host), (ServerConfiguration.port, port), (ServerConfiguration.databaseURL, databaseURL),
+            (ServerConfiguration.redisURL, redisURL), (ServerConfiguration.migrationsDirectory, migrationsDir),
+            (ServerConfiguration.saleItems, saleItems),
+            (ServerConfiguration.saleLength, saleLength), (ServerConfiguration.userLimit, userLimit),
+            (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
+            (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),
+        ]
+        for (setting, value) in pairs { if let value { flags[setting.env] = value } }
+        return flags
+    }
+
+    func run() async throws {
+        let config: ServerConfiguration
+        do {
+            config = try ServerConfiguration.resolve(flags: flags, environment: ProcessInfoEnvironment.current)
+        } catch {
+            printError("sale-server: configuration error: \(error.message)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = config.logLevel
+            return handler
+        }
+        var logger = Logger(label: "sale-server")
+        logger.logLevel = config.logLevel
+
+        let wired: WiredStores
+        do {
+            wired = try await StoreWiring.connect(config, logger: logger)
+        } catch {
+            printError("sale-server: store configuration error: \(error.message)")
+            throw ExitCode(78)
+        }
+        let rules = config.rules
+        logger.notice(
+            "sale-server starting",
+            metadata: [
+                "address": "\(config.host):\(config.port)", "stores": "\(wired.mode)", "sale_items": "\(rules.itemsPerSale)",
+                "sale_length_s": "\(rules.saleLength.seconds)", "user_limit": "\(rules.userLimit)",
+                "hold_ttl_s": "\(rules.holdTTL.seconds)", "catalog_seed": "\(rules.catalogSeed)",
+                "clock_skew_allowance_ms": "\(rules.clockSkewAllowance.microseconds / 1_000)",
+            ])
+        let startupLogger = logger
+        let (app, _) = SaleApplication.make(
+            config: config, wired: wired, logger: logger,
+            onServerRunning: { port in startupLogger.notice("sale-server listening", metadata: ["port": "\(port)"]) })
+        do {
+            try await app.runService()  // graceful shutdown on SIGTERM and SIGINT
+        } catch {
+            await wired.close()
+            logger.critical("sale-server stopped on an error", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        await wired.close()
+        logger.notice("sale-server stopped")
+    }
+
+    func printError(_ message: String) {
+        let line = message + "\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// The process environment, without Foundation.
+enum ProcessInfoEnvironment {
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "=") {
+                result[String(text[..<eq])] = String(text[text.index(after: eq)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
