@@ -31,6 +31,17 @@ struct ModelTests {
         #expect(svg.hasSuffix("</svg>"))
     }
 
+    /// Any sale id a URL can carry renders a picture (a trap here would crash the server on input).
+    @Test func everyItemOfAnySaleHasAPicture() {
+        var random = TestRandom()
+        for _ in 0..<20_000 {
+            let catalog = Catalog(seed: random.next())
+            let sale = SaleID(Int64(bitPattern: random.next()))
+            let svg = catalog.imageSVG(sale: sale, item: ItemID(Int(random.next() % 10_000_000) + 1))
+            #expect(svg.hasSuffix("</svg>"))
+        }
+    }
+
     @Test func codesRoundTripAndRejectMalformedText() {
         var random = TestRandom()
         let code = Code.generate(sale: SaleID(491_234), item: ItemID(517), using: &random)

@@ -46,7 +46,8 @@ public struct Catalog: Sendable, Equatable {
         var shapes = ""
         let count = 3 + Int(rng.next() % 4)
         for _ in 0..<count {
-            let x = 20 + rng.next() % 160, y = 20 + rng.next() % 160, r = 12 + rng.next() % 40
+            // Signed, so `x - r` may go negative (a shape partly off the picture) instead of trapping.
+            let x = 20 + Int(rng.next() % 160), y = 20 + Int(rng.next() % 160), r = 12 + Int(rng.next() % 40)
             let fill = color()
             if rng.next() % 2 == 0 {
                 shapes += "<circle cx=\"\(x)\" cy=\"\(y)\" r=\"\(r)\" fill=\"\(fill)\" fill-opacity=\"0.8\"/>"
