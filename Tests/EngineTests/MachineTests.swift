@@ -173,3 +173,43 @@ struct MachineTests {
         #expect(await driver.reconcile() == .reconciled(0))
     }
 }
+
+@Suite("Request machines, step by step")
+struct MachineStepTests {
+    @Test func malformedStoreRepliesAreFaultsNotCrashes() {
+        var random = TestRandom()
+        var checkout = CheckoutMachine(
+            request: CheckoutRequest(user: Fixture.alice, item: ItemID(1)), now: Fixture.t0, rules: Fixture.rules,
+            policy: ProtocolPolicy(), random: &random)
+        _ = checkout.start(now: Fixture.t0)
+        guard case .sleep = checkout.receive(.hotRead(.snapshot(HotSnapshot(generation: Generation(1), records: []))), now: Fixture.t0) else {
+            Issue.record("a short snapshot should be retried after a back-off")
+            return
+        }
+        var purchase = PurchaseMachine(code: Fixture.code(1), rules: Fixture.rules, policy: ProtocolPolicy(), random: &random)
+        _ = purchase.start(now: Fixture.t0)
+        guard case .sleep = purchase.receive(.hotRead(.snapshot(HotSnapshot(generation: Generation(1), records: []))), now: Fixture.t0) else {
+            Issue.record("a short snapshot should be retried after a back-off")
+            return
+        }
+    }
+
+    @Test func aStoreThatStaysDownEndsInUnavailable() {
+        var random = TestRandom()
+        var checkout = CheckoutMachine(
+            request: CheckoutRequest(user: Fixture.alice, item: ItemID(1)), now: Fixture.t0, rules: Fixture.rules,
+            policy: ProtocolPolicy(), random: &random)
+        var step = checkout.start(now: Fixture.t0)
+        for _ in 0..<20 {
+            switch step {
+            case .call: step = checkout.receive(.failed(.unavailable), now: Fixture.t0)
+            case .sleep: step = checkout.resume(now: Fixture.t0)
+            case .respond(let result, _):
+                #expect(result == .unavailable)
+                return
+            case .awaitRebuild: step = checkout.resume(now: Fixture.t0)
+            }
+        }
+        Issue.record("the machine never gave up")
+    }
+}

@@ -87,6 +87,8 @@ public struct CheckoutMachine: Sendable {
     public mutating func receive(_ reply: StoreReply, now: Instant) -> Step<CheckoutResult> {
         switch (state, reply) {
         case (.reading, .hotRead(.snapshot(let snapshot))):
+            // A reply of the wrong shape is a store fault, never a reason to crash.
+            guard snapshot.records.count == 2, snapshot.counts.count == 1 else { return backoff(then: .read) }
             return decide(snapshot: snapshot, now: now)
         case (.reading, .hotRead(.uninitialized)), (.resolving, .hotRead(.uninitialized)):
             state = .awaitingRebuild

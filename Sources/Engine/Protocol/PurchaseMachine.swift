@@ -91,6 +91,8 @@ public struct PurchaseMachine: Sendable {
         case (.reading, .hotRead(.uninitialized)):
             state = .awaitingRebuild
             return .awaitRebuild
+        case (.reading, .hotRead(.snapshot)):
+            return backoff(then: .read)  // a reply of the wrong shape is a store fault
         case (.reading, .failed):
             return backoff(then: .read)
 
