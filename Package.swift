@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "PostgresAdapter", targets: ["PostgresAdapter"]),
         .library(name: "RedisAdapter", targets: ["RedisAdapter"]),
         .executable(name: "adapter-bench", targets: ["AdapterBench"]),
+        .executable(name: "sale-load", targets: ["SaleLoad"]),
+        .executable(name: "noop-server", targets: ["NoopServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Every business rule, pure and deterministic: standard library only.
@@ -93,6 +97,25 @@ let package = Package(
             name: "AdapterTests",
             dependencies: ["Engine", "StoreModel", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
             path: "Tests/AdapterTests",
+            swiftSettings: strict
+        ),
+        // Benchmarks (issue 5): a load generator of its own (SwiftNIO HTTP/1.1 client, not the server's code
+        // path) and a do-nothing Hummingbird route as the baseline it is compared with.
+        .executableTarget(
+            name: "SaleLoad",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Sources/Bench/Load",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "NoopServer",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Bench/Noop",
             swiftSettings: strict
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Tests/EngineTests", swiftSettings: strict),
