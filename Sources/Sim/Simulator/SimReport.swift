@@ -156,7 +156,10 @@ struct JSONObject {
     init() {}
     init(_ fields: [(String, Value)]) { self.fields = fields }
 
-    mutating func add(_ key: String, _ value: UInt64) { fields.append((key, .string(String(value)))) }
+    /// A number when it fits JSON's safe integers, else a string, so no reader loses precision.
+    mutating func add(_ key: String, _ value: UInt64) {
+        fields.append((key, value < 1 << 53 ? .int(Int64(value)) : .string(String(value))))
+    }
     mutating func add(_ key: String, _ value: Int) { fields.append((key, .int(Int64(value)))) }
     mutating func add(_ key: String, _ value: Double) { fields.append((key, .double(value))) }
     mutating func add(_ key: String, _ value: String) { fields.append((key, .string(value))) }
@@ -179,24 +182,5 @@ struct JSONObject {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quoted(s) }
 }
