@@ -162,14 +162,17 @@ class Buyer(threading.Thread):
         super().__init__(daemon=True, name=f"buyer-{idx}")
         self.sh, self.rng = sh, random.Random(sh.cfg.seed * 1000 + idx)
         self.conns = {}
+        self.first_port = None  # where the next request goes first (retries go anywhere)
 
     # one HTTP exchange with retries on errors, timeouts and 503 (same request, random instance)
     def call(self, path, kind, deadline_s=40.0):
         sh = self.sh
         end = now() + deadline_s
         backoff = 0.05
+        first, self.first_port = self.first_port, None
         while True:
-            port = self.rng.choice(sh.ports)
+            port = first or self.rng.choice(sh.ports)
+            first = None
             ts = now()
             try:
                 c = self.conns.get(port)
@@ -332,7 +335,27 @@ class Buyer(threading.Thread):
                 continue
             if rng.random() < 0.3:
                 time.sleep(rng.uniform(0, 0.3))
-            p = self.purchase(code, item, rec["user"], exp_ms)
+            if rng.random() < cfg.dup_purchase_p:
+                # the same purchase twice at once, one per instance: both must answer the same 200
+                twin = Buyer(0, sh)
+                twin.rng = random.Random(rng.random())
+                box = []
+                twin.first_port, self.first_port = sh.ports[1], sh.ports[0]
+                th = threading.Thread(target=lambda: box.append(twin.purchase(code, item, rec["user"], exp_ms)))
+                th.start()
+                p = self.purchase(code, item, rec["user"], exp_ms)
+                th.join()
+                for c in twin.conns.values():
+                    c.close()
+                sh.count("duplicate_purchases")
+                q = box[0] if box else None
+                if p and q and p["status"] == 200 and q["status"] == 200 and any(
+                        p.get(k) != q.get(k) for k in ("sale", "item", "user", "purchased_at")):
+                    sh.violation("S7_duplicate_purchase_differs", f"{json.dumps(p)} / {json.dumps(q)}")
+                if (p is None or p["status"] != 200) and q is not None and q["status"] == 200:
+                    p = q
+            else:
+                p = self.purchase(code, item, rec["user"], exp_ms)
             if p is not None and p["status"] == 200:
                 with sh.lock:
                     sh.acked_purchases += 1
@@ -606,6 +629,8 @@ def check(cfg, sh, out, db_url):
         for line in f:
             recs.append(json.loads(line))
     acked_p = {}          # code -> first 200 purchase record
+    acked_p_all = []      # every 200 purchase answer (retries and concurrent duplicates included)
+    answers_200 = collections.Counter()  # code -> number of 200 checkout answers
     acked_items = collections.defaultdict(set)   # (sale, item) -> codes acknowledged as purchased
     acked_users = collections.defaultdict(set)
     checkouts_200 = {}    # code -> first 200 checkout record
@@ -613,10 +638,12 @@ def check(cfg, sh, out, db_url):
     for r in recs:
         if r["k"] == "purchase" and r["status"] == 200:
             acked_p.setdefault(r["code"], r)
+            acked_p_all.append(r)
             acked_items[(r["sale"], r["item"])].add(r["code"])
             acked_users[(r["sale"], r["user"])].add(r["code"])
         elif r["k"] == "checkout" and r["status"] == 200:
             checkouts_200.setdefault(r["code"], r)
+            answers_200[r["code"]] += 1
             if r["code"] in checkouts_200 and (checkouts_200[r["code"]]["user"], checkouts_200[r["code"]]["item"]) != (r["user"], r["item"]):
                 problems.append(f"S7 one code handed to two holders: {checkouts_200[r['code']]} / {r}")
         elif r["k"] == "checkout":
@@ -630,14 +657,20 @@ def check(cfg, sh, out, db_url):
         problems.append(f"S2 one user was acknowledged {len(v)} purchases in sale {k[0]}: {k[1]}")
 
     # S4: every acknowledged purchase is in PostgreSQL, same sale/item/user (and purchased_at)
-    lost = []
-    for code, r in acked_p.items():
+    lost = set()
+    seen = set()
+    for r in acked_p_all:
+        code = r["code"]
+        key = (code, r["sale"], r["item"], r["user"], r["purchased_at"])
+        if key in seen:
+            continue  # a repeat of an answer already checked
+        seen.add(key)
         row = pg_by_code.get(code)
         if row is None:
-            lost.append(code)
+            lost.add(code)
             problems.append(f"S4 acknowledged purchase missing from PostgreSQL: {json.dumps(r)}")
         elif (row[0], row[1], row[2]) != (r["sale"], r["item"], r["user"]):
-            lost.append(code)
+            lost.add(code)
             problems.append(f"S4 acknowledged purchase differs in PostgreSQL: ack {json.dumps(r)} row {row}")
         elif row[3] // 1000 != parse_ms(r["purchased_at"]):
             problems.append(f"S4 purchased_at differs: ack {r['purchased_at']} row {row[3]}")
@@ -657,16 +690,18 @@ def check(cfg, sh, out, db_url):
             pg_refusals[(int(s), int(item), user, outcome)] += 1
     missing_attempts = 0
     for code, r in checkouts_200.items():
-        rows = held_by_code.get(code)
+        rows = held_by_code.get(code) or []
         exp_ms = parse_ms(r["expires_at"])
+        matching = [1 for s, i, u, e in rows
+                    if (s, i, u) == (r["sale"], r["item"], r["user"]) and e is not None and e // 1000 == exp_ms]
         if not rows:
-            missing_attempts += 1
+            missing_attempts += answers_200[code]
             problems.append(f"S5 handed-out code not in checkout_attempts: {json.dumps(r)}")
-        elif not any((s, i, u) == (r["sale"], r["item"], r["user"]) and e is not None and e // 1000 == exp_ms
-                     for s, i, u, e in rows):
-            missing_attempts += 1
-            problems.append(f"S5 code recorded with another holder/item/expiry: ack {json.dumps(r)} rows {rows}")
-    # every 200 checkout answer (including repeats of the same code) needs the code recorded: done above.
+        elif len(matching) < answers_200[code]:
+            # every 200 answer is an attempt of its own (a repeat hands out the same code again)
+            missing_attempts += answers_200[code] - len(matching)
+            problems.append(f"S5 code answered {answers_200[code]} times but {len(matching)} matching held rows "
+                            f"(holder/item/expiry): ack {json.dumps(r)} rows {rows}")
     for key, n in refusals.items():
         if pg_refusals[key] < n:
             missing_attempts += 1
@@ -680,7 +715,8 @@ def check(cfg, sh, out, db_url):
     sold_pg = per_sale.get(str(sale), 0)
     figures = {
         "pg_purchases": len(purchases), "pg_sold_in_sale": sold_pg, "pg_checkout_attempts": len(attempts),
-        "acked_purchases": len(acked_p), "acked_checkout_codes": len(checkouts_200),
+        "acked_purchases": len(acked_p), "acked_purchase_answers": len(acked_p_all),
+        "acked_checkout_codes": len(checkouts_200),
         "acked_checkout_answers": sum(1 for r in recs if r["k"] == "checkout"),
         "acked_refusals": sum(refusals.values()), "log_records": len(recs),
         "lost": len(lost), "oversold": len(oversold) + len(client_oversold),
@@ -869,6 +905,14 @@ def run_main(cfg):
 
         with open(os.path.join(out, "flood.json")) as f:
             fl = json.load(f)
+        if cfg.tamper:
+            # checker self-test: damage PostgreSQL the way a broken server would; the drill must fail
+            psql(db_url, "DELETE FROM purchases WHERE code = (SELECT code FROM purchases ORDER BY seq LIMIT 1)")
+            psql(db_url, "UPDATE purchases SET user_id = (SELECT user_id FROM purchases GROUP BY user_id "
+                         "ORDER BY count(*) DESC LIMIT 1) WHERE seq = (SELECT max(seq) FROM purchases)")
+            psql(db_url, "DELETE FROM checkout_attempts WHERE attempt_id = (SELECT attempt_id FROM checkout_attempts "
+                         "WHERE outcome = 'item_sold' ORDER BY seq LIMIT 1)")
+            event("TAMPER: deleted one purchase, moved one to the busiest user, deleted one item_sold attempt")
         # the checks
         chk_problems, fig = check(cfg, sh, out, db_url)
         problems.extend(chk_problems)
@@ -984,6 +1028,9 @@ def main():
     r.add_argument("--abandon-p", type=float, default=0.1)
     r.add_argument("--recheckout-p", type=float, default=0.1)
     r.add_argument("--request-timeout", type=float, default=5.0)
+    r.add_argument("--dup-purchase-p", type=float, default=0.15,
+                   help="share of purchases sent twice at once, one to each instance")
+    r.add_argument("--tamper", action="store_true", help="checker self-test: damage PostgreSQL before the checks")
     r.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     f = sub.add_parser("flood")
     f.add_argument("--ports", required=True)
