@@ -674,6 +674,13 @@ def check(cfg, sh, out, db_url):
             problems.append(f"S4 acknowledged purchase differs in PostgreSQL: ack {json.dumps(r)} row {row}")
         elif row[3] // 1000 != parse_ms(r["purchased_at"]):
             problems.append(f"S4 purchased_at differs: ack {r['purchased_at']} row {row[3]}")
+    # a completed code answers 200 forever: a 404/410 to a request sent after a 200 was received
+    first_ok = {}
+    for r in acked_p_all:
+        first_ok[r["code"]] = min(first_ok.get(r["code"], r["tr"]), r["tr"])
+    for r in recs:
+        if r["k"] == "purchase" and r["status"] in (404, 410) and r["code"] in first_ok and r["ts"] > first_ok[r["code"]]:
+            problems.append(f"S7 completed code answered {r['status']} afterwards: {json.dumps(r)}")
     # S7: a purchase buys the checkout's own item for its own user
     for code, r in acked_p.items():
         c = checkouts_200.get(code)
