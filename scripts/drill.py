@@ -751,6 +751,16 @@ def choose_sale_length(min_left_s):
 def run_main(cfg):
     out = cfg.out
     os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "driver.pid"), "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+    def on_term(signum, frame):
+        # once: the clean-up below must not be interrupted by the next signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     db_url, redis_url = os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"]
     redis_restart = os.environ["TEST_REDIS_RESTART"]
     pg_data = os.environ["TEST_PG_DATA"]
@@ -989,6 +999,10 @@ def run_main(cfg):
             return 1
         say(f"drill ok: {keys}")
         return 0
+    except KeyboardInterrupt as e:
+        say(f"drill FAILED: kills={kills} acked={sh.acked_purchases if sh else 0} lost=? oversold=? overlimit=? 5xx=? "
+            f"(interrupted: {e})")
+        return 130
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
