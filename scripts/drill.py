@@ -952,6 +952,8 @@ def run_main(cfg):
             problems.append(f"L2 503 answers more than {cfg.settle_seconds}s after faults stopped: "
                             f"checkout {sh.stats.get('checkout_503_after_settle', 0)}, purchase {sh.stats.get('purchase_503_after_settle', 0)}")
         gave_up = sh.stats.get("checkout_gave_up", 0) + sh.stats.get("purchase_gave_up", 0)
+        if gave_up:
+            problems.append(f"L2 {gave_up} requests got no definite answer in 40 s of retries (every fault lasts a few seconds)")
         fivexx = fl["fivexx_count"] + sh.stats.get("buyer_5xx", 0)
 
         # summary
