@@ -60,6 +60,12 @@ class Log:
             self.f.close()
 
 
+def unblock_signals():
+    """preexec_fn of every child: the driver blocks SIGTERM/SIGINT (see run_main), children must not."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+
+
 def say(msg):
     print(msg, flush=True)
 
@@ -83,7 +89,8 @@ class Instance:
             logf.write(f"\n===== start #{self.starts + 1} at {datetime.datetime.utcnow().isoformat()}Z =====\n".encode())
             logf.flush()
             self.proc = subprocess.Popen(self.args + ["--port", str(self.port)], env=self.env, stdout=logf,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=unblock_signals)
             logf.close()
             self.starts += 1
             self.expected_down = False
@@ -585,7 +592,8 @@ def flood_main(args):
 
 def psql(url, sql):
     r = subprocess.run(["psql", url, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120,
+                       preexec_fn=unblock_signals)
     if r.returncode != 0:
         raise RuntimeError(f"psql failed: {r.stderr.strip()}")
     return [line.split("\t") for line in r.stdout.splitlines() if line]
@@ -754,13 +762,26 @@ def run_main(cfg):
     with open(os.path.join(out, "driver.pid"), "w") as f:
         f.write(f"{os.getpid()}\n")
 
-    def on_term(signum, frame):
-        # once: the clean-up below must not be interrupted by the next signal
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    # SIGTERM/SIGINT: blocked in every thread and taken by one waiter thread, which logs who sent
+    # it and interrupts the main thread (KeyboardInterrupt), which stops everything and reports.
+    interrupted = []
+
+    def signal_waiter():
+        info = signal.sigwaitinfo({signal.SIGTERM, signal.SIGINT})
+        try:
+            with open(f"/proc/{info.si_pid}/cmdline", "rb") as f:
+                sender = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            sender = "?"
+        interrupted.append(f"signal {info.si_signo} from pid {info.si_pid} ({sender})")
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    def on_usr1(signum, frame):
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # once: the clean-up must not be interrupted
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGUSR1, on_usr1)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    threading.Thread(target=signal_waiter, daemon=True).start()
     db_url, redis_url = os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"]
     redis_restart = os.environ["TEST_REDIS_RESTART"]
     pg_data = os.environ["TEST_PG_DATA"]
@@ -824,7 +845,8 @@ def run_main(cfg):
                                   ",".join(map(str, cfg.ports)), "--count", str(cfg.malformed), "--duration",
                                   str(cfg.fault_seconds), "--items", str(cfg.items), "--seed", str(cfg.seed),
                                   "--out", os.path.join(out, "flood.json"), "--stop-file", stop_file],
-                                 stdout=open(os.path.join(out, "flood.log"), "w"), stderr=subprocess.STDOUT)
+                                 stdout=open(os.path.join(out, "flood.log"), "w"), stderr=subprocess.STDOUT,
+                                 preexec_fn=unblock_signals)
         record_pid(out, flood.pid)
         buyers = [Buyer(i, sh) for i in range(cfg.buyers)]
         sh.t0 = now()
@@ -843,11 +865,10 @@ def run_main(cfg):
         pg_restart_cmd += [f"{pg_bin}/pg_ctl", "-D", pg_data, "-w", "-t", "60", "-m", cfg.pg_mode, "restart",
                            "-l", os.path.join(os.path.dirname(pg_data), "pgrun", "pg.log")]
         for when, what in zip(moments, faults):
-            delay = sh.t0 + when - now()
-            if delay > 0:
-                time.sleep(delay)
+            while now() < sh.t0 + when:  # short sleeps: an interruption is taken promptly
+                time.sleep(0.2)
             if what == "redis+kill":
-                r = subprocess.run([redis_restart], capture_output=True, text=True)
+                r = subprocess.run([redis_restart], capture_output=True, text=True, preexec_fn=unblock_signals)
                 event(f"Redis restarted empty (status {r.returncode}); acked purchases so far {sh.acked_purchases}")
                 if r.returncode != 0:
                     problems.append(f"Redis restart failed: {r.stderr}")
@@ -868,7 +889,7 @@ def run_main(cfg):
                     problems.append(f"instance {inst.name} not healthy 30 s after restart")
             else:  # "pg"
                 t1 = now()
-                r = subprocess.run(pg_restart_cmd, capture_output=True, text=True)
+                r = subprocess.run(pg_restart_cmd, capture_output=True, text=True, preexec_fn=unblock_signals)
                 event(f"PostgreSQL restarted (pg_ctl -m {cfg.pg_mode}, status {r.returncode}, {now() - t1:.1f}s); "
                       f"acked purchases so far {sh.acked_purchases}")
                 if r.returncode != 0:
@@ -1002,9 +1023,9 @@ def run_main(cfg):
             return 1
         say(f"drill ok: {keys}")
         return 0
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt:
         say(f"drill FAILED: kills={kills} acked={sh.acked_purchases if sh else 0} lost=? oversold=? overlimit=? 5xx=? "
-            f"(interrupted: {e})")
+            f"(interrupted: {interrupted[0] if interrupted else 'KeyboardInterrupt'})")
         return 130
     except Exception as e:  # noqa: BLE001
         import traceback
