@@ -72,6 +72,8 @@ extension Response {
 extension APIError {
     static let requestTooLarge = APIError(
         status: 400, code: "request_too_large", message: "the request target or body is larger than this server accepts")
+    static let incompleteRequest = APIError(
+        status: 400, code: "incomplete_request", message: "the request ended before its declared body; nothing was done")
     static let invalidSaleID = APIError(
         status: 400, code: "invalid_sale_id", message: "the sale id must be a non-negative integer of at most 18 digits")
     static let invalidItemIDPath = APIError(
@@ -84,7 +86,7 @@ extension APIError {
 
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
-        .requestTooLarge, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
+        .requestTooLarge, .incompleteRequest, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
         .methodNotAllowed, .unavailable,
     ]
 }

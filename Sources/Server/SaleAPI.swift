@@ -61,9 +61,21 @@ final class SaleAPI: Sendable {
 
     // MARK: - POST /checkout
 
+    /// Reads (and drops) the body no endpoint uses, so that a request cut off before its declared
+    /// end is refused instead of acted on.
+    func awaitCompleteRequest(_ request: Request) async -> APIError? {
+        do {
+            _ = try await request.body.collect(upTo: ServerLimits.maxBodyBytes)
+            return nil
+        } catch {
+            return .incompleteRequest
+        }
+    }
+
     func checkout(_ request: Request, _ context: SaleRequestContext) async -> Response {
         let parsed: CheckoutRequest
         do { parsed = try CheckoutRequest.parse(query: request.uri.query ?? "", rules: rules) } catch { return fail(error, context) }
+        if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
         switch await driver.checkout(parsed) {
         case .held(let hold):
             return ok(
@@ -83,6 +95,7 @@ final class SaleAPI: Sendable {
     func purchase(_ request: Request, _ context: SaleRequestContext) async -> Response {
         let code: Code
         do { code = try Code.parse(query: request.uri.query ?? "") } catch { return fail(error, context) }
+        if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
         switch await driver.purchase(code) {
         case .purchased(let purchase):
             return ok(

@@ -119,6 +119,20 @@ import Testing
         }
     }
 
+    /// A request cut off before its declared body ends is not acted on: the checkout holds nothing.
+    @Test func truncatedRequestsDoNothing() async throws {
+        try await withServer { server in
+            let head = "POST /checkout?user_id=cutoff&id=7 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nab"
+            let port = server.port
+            let answer = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
+                Thread { continuation.resume(with: Result { try RawHTTP.sendTruncated(port: port, bytes: Array(head.utf8)) }) }.start()
+            }
+            #expect(!String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(String(decoding: answer, as: UTF8.self))")
+            let other = try await server.checkout("someone", 7)
+            #expect(other.status == 200, "the cut-off checkout held the item: \(other)")
+        }
+    }
+
     @Test func unknownRoutesAndWrongMethods() async throws {
         try await withServer { server in
             for target in ["/", "/nope", "/checkout/extra", "/sales/1/items", "/sales/1/items/1/other", "/users/a"] {
