@@ -196,6 +196,20 @@ enum LuaScripts {
         return {gen, records, counts, members}
         """)
 
+    /// Lua shared by COMMIT and INSTALL: reads a count of sets, then for each a key, a member count
+    /// and the members, and adds them (refreshing the set's TTL). Expects `i`, `n`, `p`, `ttl`.
+    static let addToSets = """
+        n = tonumber(ARGV[i]); i = i + 1
+        for k = 1, n do
+          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+          if m > 0 then
+            redis.call('SADD', key, unpack(ARGV, i, i + m - 1))
+            redis.call('EXPIRE', key, ttl)
+          end
+          i = i + m
+        end
+        """
+
     static let commit = RedisScript(name: "COMMIT", source: """
         local gen = redis.call('GET', KEYS[1])
         if (not gen) or gen ~= ARGV[2] then return 'fenced' end
@@ -212,15 +226,7 @@ enum LuaScripts {
         end
         n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
-        n = tonumber(ARGV[i]); i = i + 1
-        for k = 1, n do
-          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
-          if m > 0 then
-            redis.call('SADD', key, unpack(ARGV, i, i + m - 1))
-            redis.call('EXPIRE', key, ttl)
-          end
-          i = i + m
-        end
+        \(addToSets)
         n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do
           local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
@@ -239,15 +245,7 @@ enum LuaScripts {
         local i = 5
         local n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
-        n = tonumber(ARGV[i]); i = i + 1
-        for k = 1, n do
-          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
-          if m > 0 then
-            redis.call('SADD', key, unpack(ARGV, i, i + m - 1))
-            redis.call('EXPIRE', key, ttl)
-          end
-          i = i + m
-        end
+        \(addToSets)
         if ARGV[4] == '1' then redis.call('SET', KEYS[1], new) end
         return 'installed'
         """)

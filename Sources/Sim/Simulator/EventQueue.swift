@@ -18,7 +18,6 @@ enum Event: Sendable {
     case callTimeout(call: Int)
     /// A machine's back-off ends.
     case wake(instance: Int, incarnation: Int, machine: Int)
-    case crash(instance: Int)
     case restart(instance: Int)
     case redisRestart
     case outageStarts(hot: Bool)
@@ -38,7 +37,6 @@ enum Event: Sendable {
         case .replyArrives: 6
         case .callTimeout: 7
         case .wake: 8
-        case .crash: 9
         case .restart: 10
         case .redisRestart: 11
         case .outageStarts: 12
@@ -56,7 +54,7 @@ enum Event: Sendable {
         case .requestArrives(let r), .responseArrives(let r, _), .clientTimeout(let r): UInt64(r)
         case .storeReceives(let c), .replyArrives(let c, _), .callTimeout(let c): UInt64(c)
         case .wake(let i, _, let m): UInt64(i) << 32 | UInt64(m)
-        case .crash(let i), .restart(let i), .clockJump(let i), .reconcileTick(let i): UInt64(i)
+        case .restart(let i), .clockJump(let i), .reconcileTick(let i): UInt64(i)
         case .outageStarts(let hot), .outageEnds(let hot): hot ? 1 : 0
         case .redisRestart, .faultsEnd: 0
         }
@@ -125,8 +123,6 @@ struct EventQueue: Sendable {
         return ScheduledEvent(time: Instant(microseconds: top.time), event: event)
     }
 
-    var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
 }
 
 /// FNV-1a over the processed events: equal hashes mean equal traces.

@@ -133,7 +133,7 @@ extension Simulation {
     func report() -> SimReport {
         SimReport(
             config: config, traceHash: trace.value, violations: checker.violations,
-            lastEvents: recent.map { "[\($0.0)] \($0.1)" },
+            lastEvents: (recent[recentNext...] + recent[..<recentNext]).map { "[\($0.0)] \($0.1)" },
             itemsSold: sales.map { ($0.rawValue, durableSold[$0] ?? 0) },
             requests: requests.count, outcomes: outcomes, coverage: coverage, faults: faultCounts, events: events,
             simulatedSeconds: (now - start).seconds)

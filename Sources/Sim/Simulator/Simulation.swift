@@ -16,7 +16,9 @@ public struct Simulation: Sendable {
     var queue = EventQueue()
     var trace = TraceHash()
     var events = 0
+    /// The last 40 events, a ring: `recentNext` is where the next one goes (the oldest, once full).
     var recent: [(Instant, Event)] = []
+    var recentNext = 0
 
     var hot = HotStoreModel()
     var durable = DurableStoreModel()
@@ -106,8 +108,8 @@ public struct Simulation: Sendable {
             events += 1
             trace.mix(UInt64(bitPattern: now.microseconds))
             trace.mix(scheduled.event.kind << 56 | scheduled.event.subject)
-            if recent.count == 40 { recent.removeFirst() }
-            recent.append((now, scheduled.event))
+            if recent.count < 40 { recent.append((now, scheduled.event)) } else { recent[recentNext] = (now, scheduled.event) }
+            recentNext = (recentNext + 1) % 40
             handle(scheduled.event)
             if config.stopAtFirstViolation && !checker.violations.isEmpty { break }
         }
@@ -158,7 +160,6 @@ public struct Simulation: Sendable {
         case .wake(let instance, let incarnation, let machine):
             guard instances[instance].alive, instances[instance].incarnation == incarnation else { return }
             advance(instance, machine, .resume)
-        case .crash(let instance): crash(instance)
         case .restart(let instance): restart(instance)
         case .redisRestart: redisRestart()
         case .outageStarts(let isHot): outageStarts(hot: isHot)

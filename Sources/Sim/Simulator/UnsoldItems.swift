@@ -13,8 +13,6 @@ struct UnsoldItems: Sendable {
         for (index, item) in items.enumerated() { position[item.rawValue] = index }
     }
 
-    var isEmpty: Bool { items.isEmpty }
-
     mutating func remove(_ item: ItemID) {
         guard item.rawValue < position.count else { return }
         let index = position[item.rawValue]
