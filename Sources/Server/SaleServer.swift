@@ -9,8 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `sale-server`: the production HTTP server of the flash sale.
-@main
+/// `sale-server`: the production HTTP server of the flash sale (started by `main.swift`).
 struct SaleServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sale-server",
@@ -51,6 +50,12 @@ struct SaleServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await serve()
+    }
+
+    /// Runs the server until SIGTERM or SIGINT. (`main.swift` calls it directly: from top-level
+    /// code the compiler picks `ParsableCommand`'s synchronous `run`, which only prints usage.)
+    func serve() async throws {
         let config: ServerConfiguration
         do {
             config = try ServerConfiguration.resolve(flags: flags, environment: ProcessInfoEnvironment.current)

@@ -2,9 +2,14 @@
 // served exactly like sale-server (same Hummingbird version, release build), so the server's
 // throughput can be reported as a ratio of what the HTTP layer alone achieves on this machine.
 //
-//   noop-server [--port 8033] [--host 127.0.0.1]
+// Like sale-server, it runs Swift concurrency's tasks on NIO's event loops; `--cooperative-pool`
+// keeps Swift's own pool instead (to measure what that setting is worth).
+//
+//   noop-server [--port 8033] [--host 127.0.0.1] [--cooperative-pool]
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -12,16 +17,20 @@ import Glibc
 
 var port = 8033
 var host = "127.0.0.1"
+var onEventLoops = true
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--port": port = Int(args.next() ?? "") ?? port
     case "--host": host = args.next() ?? host
+    case "--cooperative-pool": onEventLoops = false
     default:
-        print("usage: noop-server [--port N] [--host H]")
+        print("usage: noop-server [--port N] [--host H] [--cooperative-pool]")
         exit(2)
     }
 }
+
+if onEventLoops { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
 
 let router = Router()
 // The same shape of request as a checkout (POST with a query), answered with a small constant body.
