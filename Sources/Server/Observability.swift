@@ -65,15 +65,36 @@ final class ServerMetrics: Sendable {
         reconciled = Metrics.Counter(label: "sale_reconciled_purchases_total", factory: factory)
     }
 
+    /// The labels of one kind of request, the key of its cached counter and timer.
+    struct RequestLabels: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+        let outcome: String
+    }
+
+    /// Counters and timers already made, so a request costs one dictionary lookup instead of the
+    /// factory's registry lookup (labels are bounded: known routes, methods, statuses, outcomes).
+    private let requestMetrics = Mutex<[RequestLabels: (Metrics.Counter, Metrics.Timer)]>([:])
+
     func request(route: String, method: String, status: Int, outcome: String, nanoseconds: Int64) {
-        Metrics.Counter(
-            label: "http_requests_total",
-            dimensions: [("route", route), ("method", method), ("status", String(status)), ("outcome", outcome)],
-            factory: factory
-        ).increment()
-        Metrics.Timer(
-            label: "http_request_duration_seconds", dimensions: [("route", route), ("outcome", outcome)], factory: factory
-        ).recordNanoseconds(nanoseconds)
+        let labels = RequestLabels(route: route, method: method, status: status, outcome: outcome)
+        let (counter, timer) = requestMetrics.withLock { cache in
+            if let made = cache[labels] { return made }
+            let made = (
+                Metrics.Counter(
+                    label: "http_requests_total",
+                    dimensions: [("route", route), ("method", method), ("status", String(status)), ("outcome", outcome)],
+                    factory: factory),
+                Metrics.Timer(
+                    label: "http_request_duration_seconds", dimensions: [("route", route), ("outcome", outcome)],
+                    factory: factory)
+            )
+            cache[labels] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
     }
 
     func storeError(store: String, operation: String, failure: StoreFailure) {

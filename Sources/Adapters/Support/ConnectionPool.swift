@@ -122,6 +122,12 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
 
     private func run(_ makeDriver: @Sendable () -> Driver) {
         let driver = makeDriver()
+        var batch: [J] = []
+        var live: [J] = []
+        var requests: [Driver.Request] = []
+        batch.reserveCapacity(maxBatch)
+        live.reserveCapacity(maxBatch)
+        requests.reserveCapacity(maxBatch)
         while true {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
@@ -133,21 +139,35 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
                 driver.close()
                 return
             }
-            let count = min(jobs.count, maxBatch)
-            let batch = Array(jobs.prefix(count))
-            jobs.removeFirst(count)
+            if jobs.count <= maxBatch {
+                swap(&batch, &jobs)  // the common case: take the whole queue, leave an empty buffer
+            } else {
+                batch.append(contentsOf: jobs[..<maxBatch])
+                jobs.removeFirst(maxBatch)
+            }
             condition.unlock()
 
             // A job that already waited past its deadline is not sent at all.
             let now = ContinuousClock.now
-            let live = batch.filter { $0.deadline > now }
-            for job in batch where job.deadline <= now { job.continuation.resume(returning: .failure(.timeout)) }
-            guard !live.isEmpty else { continue }
-            let deadline = live.map(\.deadline).min()!
-            let results = driver.execute(live.map(\.request), deadline: deadline)
-            for (index, job) in live.enumerated() {
-                job.continuation.resume(returning: index < results.count ? results[index] : .failure(.unavailable))
+            var deadline = now + .seconds(3600)
+            for job in batch {
+                if job.deadline <= now {
+                    job.continuation.resume(returning: .failure(.timeout))
+                } else {
+                    live.append(job)
+                    requests.append(job.request)
+                    if job.deadline < deadline { deadline = job.deadline }
+                }
             }
+            batch.removeAll(keepingCapacity: true)
+            if !live.isEmpty {
+                let results = driver.execute(requests, deadline: deadline)
+                for index in live.indices {
+                    live[index].continuation.resume(returning: index < results.count ? results[index] : .failure(.unavailable))
+                }
+            }
+            live.removeAll(keepingCapacity: true)
+            requests.removeAll(keepingCapacity: true)
         }
     }
 }
