@@ -109,12 +109,29 @@ extension LiveStoreTests {
         #expect(again.allSatisfy { $0 == .alreadyPresent })
         let rejected = await writeAll(rivals.map { .purchase($0, fence: nil) })
         #expect(rejected.allSatisfy { $0 == .rejected })
+        // Repeats inside one batch: the same attempt twice, and two codes racing for each item.
+        let twin = CheckoutAttempt(id: AttemptID.generate(using: &rng), sale: SaleID(5), item: ItemID(99),
+                                   user: UserID(unchecked: "twin"), outcome: .itemHeld, code: nil, expiresAt: nil,
+                                   attemptedAt: Instant(microseconds: 1))
+        let racers = (51...90).flatMap { item in
+            (0..<2).map { index in
+                Purchase(code: Code.generate(sale: SaleID(5), item: ItemID(item), using: &rng),
+                         user: UserID(unchecked: "racer\(index)"), purchasedAt: Instant(microseconds: Int64(item)))
+            }
+        }
+        let raced = await writeAll([.attempt(twin, fence: nil), .attempt(twin, fence: nil)] + racers.map { .purchase($0, fence: nil) })
+        #expect(Set(raced[0..<2]) == [.written, .alreadyPresent])
+        for pair in stride(from: 2, to: raced.count, by: 2) {
+            #expect(Set(raced[pair..<pair + 2]) == [.written, .rejected], "item \(racers[pair - 2].code.item)")
+        }
         let snapshot = try await store.query(.snapshot(sales: [SaleID(5)], holdsExpiringAfter: Instant(microseconds: 0)))
         guard case .snapshot(let found) = snapshot else {
             Issue.record("unexpected reply \(snapshot)")
             return
         }
-        #expect(Set(found.purchases) == Set(purchases) && found.purchases.count == purchases.count)
+        let winners = Set(found.purchases).subtracting(purchases)
+        #expect(Set(found.purchases).isSuperset(of: purchases) && found.purchases.count == purchases.count + 40)
+        #expect(winners.isSubset(of: racers) && Set(winners.map(\.code.item)).count == 40)
         #expect(found.holds.isEmpty)
     }
 }

@@ -9,9 +9,14 @@ import Engine
 /// next batch, as one implicit transaction in one pipelined round trip:
 ///
 ///     SELECT generation FROM fence WHERE id = 1 FOR SHARE
-///     INSERT ... SELECT ... WHERE fence IS NULL OR fence = (SELECT generation FROM fence)
-///            ON CONFLICT DO NOTHING RETURNING 1              -- one per write
+///     INSERT INTO checkout_attempts ... SELECT ... FROM unnest($1::text[], ...)   -- every attempt of the batch
+///            WHERE fence IS NULL OR fence = (SELECT generation FROM fence)
+///            ON CONFLICT DO NOTHING RETURNING attempt_id
+///     INSERT INTO purchases ... (the same shape)                                 -- every purchase of the batch
 ///     <sync: commit>
+///
+/// One statement per kind of write rather than one per row: PostgreSQL's cost per row falls
+/// several times (docs/bench.md).
 ///
 /// Each caller resumes only after that commit. A row that was not inserted is explained afterwards
 /// (idempotency first: does the attempt id / code exist? then the fence; then the constraint), in
@@ -69,17 +74,24 @@ final class PostgresDriver: ConnectionDriver {
 
     static let statements: [(name: String, sql: String)] = [
         ("fence", "SELECT generation FROM fence WHERE id = 1 FOR SHARE"),
-        ("insert_attempt", """
+        // One statement per kind of write for the whole batch: the rows arrive as parallel arrays.
+        ("insert_attempts", """
             INSERT INTO checkout_attempts (attempt_id, sale_id, item_id, user_id, outcome, code, expires_at, attempted_at)
-            SELECT $1::text, $2::bigint, $3::int, $4::text, $5::text, $6::text, $7::bigint, $8::bigint
-            WHERE $9::bigint IS NULL OR $9::bigint = (SELECT generation FROM fence WHERE id = 1)
-            ON CONFLICT DO NOTHING RETURNING 1
+            SELECT a, s, i, u, o, c, e, t
+            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+                        $9::bigint[]) WITH ORDINALITY AS w(a, s, i, u, o, c, e, t, f, n)
+            WHERE f IS NULL OR f = (SELECT generation FROM fence WHERE id = 1)
+            ORDER BY n
+            ON CONFLICT DO NOTHING RETURNING attempt_id
             """),
-        ("insert_purchase", """
+        ("insert_purchases", """
             INSERT INTO purchases (code, sale_id, item_id, user_id, purchased_at)
-            SELECT $1::text, $2::bigint, $3::int, $4::text, $5::bigint
-            WHERE $6::bigint IS NULL OR $6::bigint = (SELECT generation FROM fence WHERE id = 1)
-            ON CONFLICT DO NOTHING RETURNING 1
+            SELECT c, s, i, u, t
+            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
+                 WITH ORDINALITY AS w(c, s, i, u, t, f, n)
+            WHERE f IS NULL OR f = (SELECT generation FROM fence WHERE id = 1)
+            ORDER BY n
+            ON CONFLICT DO NOTHING RETURNING code
             """),
         ("attempt_exists", "SELECT 1 FROM checkout_attempts WHERE attempt_id = $1::text"),
         ("purchase_exists", "SELECT 1 FROM purchases WHERE code = $1::text"),
@@ -140,7 +152,7 @@ final class PostgresDriver: ConnectionDriver {
         }
         // A consistent order of inserts across batches, so two batches never wait on each other's
         // unique-index entries in opposite orders.
-        writes.sort { Self.lockOrder($0.write).lexicographicallyPrecedes(Self.lockOrder($1.write)) }
+        writes = writes.map { (order: Self.lockOrder($0.write), slot: $0) }.sorted { $0.order < $1.order }.map(\.slot)
 
         var groups: [[PGStatement]] = []
         if !writes.isEmpty { groups.append(Self.writeGroup(writes.map(\.write))) }
@@ -169,39 +181,71 @@ final class PostgresDriver: ConnectionDriver {
 
     // MARK: Writes
 
-    static func lockOrder(_ write: DurableWrite) -> [String] {
+    /// The order in which a batch inserts its rows, the same in every batch, so that two batches
+    /// never wait on each other's unique-index entries in opposite orders.
+    static func lockOrder(_ write: DurableWrite) -> (Int, String, Int64, Int) {
         switch write {
-        case .attempt(let attempt, _): ["0", attempt.id.rawValue]
-        case .purchase(let purchase, _):
-            ["1", String(purchase.sale.rawValue), String(purchase.item.rawValue), purchase.code.text]
+        case .attempt(let attempt, _): (0, attempt.id.rawValue, 0, 0)
+        case .purchase(let purchase, _): (1, purchase.code.text, purchase.sale.rawValue, purchase.item.rawValue)
         }
     }
 
+    /// The fence read `FOR SHARE`, then one multi-row insert per kind of write present (attempts
+    /// first), each returning the keys it inserted.
     static func writeGroup(_ writes: [DurableWrite]) -> [PGStatement] {
-        [PGStatement(name: "fence", params: [])] + writes.map(insertStatement)
+        var attempts: [[String?]] = Array(repeating: [], count: 9)
+        var purchases: [[String?]] = Array(repeating: [], count: 6)
+        for write in writes {
+            switch write {
+            case .attempt(let a, let fence):
+                let row: [String?] = [
+                    a.id.rawValue, String(a.sale.rawValue), String(a.item.rawValue), a.user.rawValue, a.outcome.rawValue,
+                    a.code?.text, a.expiresAt.map { String($0.microseconds) }, String(a.attemptedAt.microseconds),
+                    fence.map { String($0.rawValue) },
+                ]
+                for (column, value) in row.enumerated() { attempts[column].append(value) }
+            case .purchase(let p, let fence):
+                let row: [String?] = [
+                    p.code.text, String(p.sale.rawValue), String(p.item.rawValue), p.user.rawValue,
+                    String(p.purchasedAt.microseconds), fence.map { String($0.rawValue) },
+                ]
+                for (column, value) in row.enumerated() { purchases[column].append(value) }
+            }
+        }
+        var group = [PGStatement(name: "fence", params: [])]
+        if !attempts[0].isEmpty { group.append(PGStatement(name: "insert_attempts", params: attempts.map(arrayLiteral))) }
+        if !purchases[0].isEmpty { group.append(PGStatement(name: "insert_purchases", params: purchases.map(arrayLiteral))) }
+        return group
     }
 
-    static func insertStatement(_ write: DurableWrite) -> PGStatement {
-        switch write {
-        case .attempt(let a, let fence):
-            PGStatement(name: "insert_attempt", params: [
-                a.id.rawValue, String(a.sale.rawValue), String(a.item.rawValue), a.user.rawValue, a.outcome.rawValue,
-                a.code?.text, a.expiresAt.map { String($0.microseconds) }, String(a.attemptedAt.microseconds),
-                fence.map { String($0.rawValue) },
-            ])
-        case .purchase(let p, let fence):
-            PGStatement(name: "insert_purchase", params: [
-                p.code.text, String(p.sale.rawValue), String(p.item.rawValue), p.user.rawValue,
-                String(p.purchasedAt.microseconds), fence.map { String($0.rawValue) },
-            ])
+    /// A PostgreSQL array literal of text elements: each quoted (backslash and quote escaped),
+    /// `NULL` for a missing value.
+    static func arrayLiteral(_ elements: [String?]) -> String {
+        var literal = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            guard let element else {
+                literal += "NULL"
+                continue
+            }
+            literal += "\""
+            for character in element.unicodeScalars {
+                if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
         }
+        return literal + "}"
     }
 
     /// Turns the committed group's results into the model's replies: inserted → `.written`;
     /// otherwise idempotency (exists?), then fence, then constraint.
     private func resolveWrites(_ writes: [DurableWrite], outcome: PGGroupOutcome,
                                deadline: ContinuousClock.Instant) -> [Result<DurableWriteReply, StoreFailure>] {
-        guard case .ok(let rows) = outcome, rows.count == writes.count + 1,
+        let hasAttempts = writes.contains { if case .attempt = $0 { true } else { false } }
+        let hasPurchases = writes.contains { if case .purchase = $0 { true } else { false } }
+        let statements = 1 + (hasAttempts ? 1 : 0) + (hasPurchases ? 1 : 0)
+        guard case .ok(let rows) = outcome, rows.count == statements,
             let generationText = rows[0].rows.first?.first ?? nil, let generation = Int64(generationText)
         else {
             if case .failed(let state, let message) = outcome {
@@ -214,10 +258,18 @@ final class PostgresDriver: ConnectionDriver {
             return writes.map { _ in .failure(.unavailable) }
         }
 
+        // The keys each insert returned: a write whose key is there (the first of the batch with
+        // that key, if a key repeats) was written by this batch.
+        var insertedAttempts = Set(hasAttempts ? rows[1].rows.compactMap { $0.first ?? nil } : [])
+        var insertedPurchases = Set(hasPurchases ? rows[statements - 1].rows.compactMap { $0.first ?? nil } : [])
         var replies = [Result<DurableWriteReply, StoreFailure>?](repeating: nil, count: writes.count)
         var checks: [(index: Int, statement: PGStatement)] = []
         for (index, write) in writes.enumerated() {
-            if rows[index + 1].count == 1 {
+            let written = switch write {
+            case .attempt(let attempt, _): insertedAttempts.remove(attempt.id.rawValue) != nil
+            case .purchase(let purchase, _): insertedPurchases.remove(purchase.code.text) != nil
+            }
+            if written {
                 replies[index] = .success(.written)
                 continue
             }

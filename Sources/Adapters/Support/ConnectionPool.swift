@@ -65,7 +65,8 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
     public func call(_ request: Driver.Request) async throws(StoreFailure) -> Driver.Reply {
         let worker = workers.count == 1 ? workers[0] : workers.min { $0.queued < $1.queued }!
         let deadline = ContinuousClock.now + settings.callTimeout
-        let result = await withCheckedContinuation { continuation in
+        // Unsafe: the worker resumes every job exactly once (answered, timed out, or failed at stop).
+        let result = await withUnsafeContinuation { continuation in
             worker.submit(Job(request: request, deadline: deadline, continuation: continuation))
         }
         return try result.get()
@@ -75,7 +76,7 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
 struct Job<Request: Sendable, Reply: Sendable>: Sendable {
     let request: Request
     let deadline: ContinuousClock.Instant
-    let continuation: CheckedContinuation<Result<Reply, StoreFailure>, Never>
+    let continuation: UnsafeContinuation<Result<Reply, StoreFailure>, Never>
 }
 
 /// One connection thread and its queue. The queue is guarded by `condition`; the driver exists
