@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Engine", "Adapters", "PostgresAdapter", "RedisAdapter",
+                "Engine", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,6 +13,9 @@ struct ServerConfiguration: Sendable, Equatable {
     var migrationsDirectory = "migrations"
     var rules = SaleRules()
     var logLevel: Logger.Level = .info
+    /// Connections (each with its own thread) to PostgreSQL and to Redis.
+    var postgresConnections = 2
+    var redisConnections = 2
     /// How often the background reconcile pass runs.
     var reconcileInterval: Duration = .seconds(5)
     /// How long `GET /sale` and the sale gauges may be stale.
@@ -36,6 +39,8 @@ struct ServerConfiguration: Sendable, Equatable {
     static let catalogSeed = Setting(env: "CATALOG_SEED", flag: "--catalog-seed")
     static let logLevel = Setting(env: "LOG_LEVEL", flag: "--log-level")
     static let clockSkew = Setting(env: "CLOCK_SKEW_ALLOWANCE_MS", flag: "--clock-skew-allowance-ms")
+    static let postgresConnections = Setting(env: "PG_CONNECTIONS", flag: "--pg-connections")
+    static let redisConnections = Setting(env: "REDIS_CONNECTIONS", flag: "--redis-connections")
 
     /// The raw values given as flags, by setting (nil when the flag was not given).
     typealias Flags = [String: String]
@@ -78,6 +83,8 @@ struct ServerConfiguration: Sendable, Equatable {
         if let value = try integer(clockSkew, in: 0...3_600_000, unit: " (milliseconds)") {
             config.rules.clockSkewAllowance = .milliseconds(value)
         }
+        if let value = try integer(postgresConnections, in: 1...64) { config.postgresConnections = Int(value) }
+        if let value = try integer(redisConnections, in: 1...64) { config.redisConnections = Int(value) }
         if let (text, source) = raw(logLevel) {
             guard let level = Logger.Level(rawValue: text.trimmingSpaces.lowercased()) else {
                 let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")

@@ -202,16 +202,14 @@ struct InstrumentedHotStore: HotStore {
     let base: any HotStore
     let metrics: ServerMetrics
 
-    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
-        do { return try await base.read(read) } catch { metrics.storeError(store: "hot", operation: "read", failure: error); throw error }
+    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
+        base.read(read, then: metrics.countingFailures(store: "hot", operation: "read", complete))
     }
-    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
-        do { return try await base.commit(commit) } catch { metrics.storeError(store: "hot", operation: "commit", failure: error); throw error }
+    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
+        base.commit(commit, then: metrics.countingFailures(store: "hot", operation: "commit", complete))
     }
-    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
-        do { return try await base.install(install) } catch {
-            metrics.storeError(store: "hot", operation: "install", failure: error); throw error
-        }
+    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
+        base.install(install, then: metrics.countingFailures(store: "hot", operation: "install", complete))
     }
 }
 
@@ -220,19 +218,23 @@ struct InstrumentedDurableStore: DurableStore {
     let base: any DurableStore
     let metrics: ServerMetrics
 
-    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
-        do { return try await base.write(write) } catch {
-            metrics.storeError(store: "durable", operation: "write", failure: error); throw error
-        }
+    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
+        base.write(write, then: metrics.countingFailures(store: "durable", operation: "write", complete))
     }
-    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
-        do { return try await base.query(query) } catch {
-            metrics.storeError(store: "durable", operation: "query", failure: error); throw error
-        }
+    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
+        base.query(query, then: metrics.countingFailures(store: "durable", operation: "query", complete))
     }
-    func bumpGeneration() async throws(StoreFailure) -> Generation {
-        do { return try await base.bumpGeneration() } catch {
-            metrics.storeError(store: "durable", operation: "bump_generation", failure: error); throw error
+    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
+        base.bumpGeneration(then: metrics.countingFailures(store: "durable", operation: "bump_generation", complete))
+    }
+}
+
+extension ServerMetrics {
+    /// `complete`, counting a failure in `sale_store_errors_total` on its way.
+    func countingFailures<Reply>(store: String, operation: String, _ complete: @escaping StoreCompletion<Reply>) -> StoreCompletion<Reply> {
+        { [self] result in
+            if case .failure(let failure) = result { storeError(store: store, operation: operation, failure: failure) }
+            complete(result)
         }
     }
 }

@@ -34,6 +34,8 @@ struct SaleServerCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical [LOG_LEVEL] (default info).") var logLevel: String?
     @Option(help: "Largest clock difference between instances, in ms [CLOCK_SKEW_ALLOWANCE_MS] (default 2000).")
     var clockSkewAllowanceMs: String?
+    @Option(help: "Connections to PostgreSQL, one thread each [PG_CONNECTIONS] (default 2).") var pgConnections: String?
+    @Option(help: "Connections to Redis, one thread each [REDIS_CONNECTIONS] (default 2).") var redisConnections: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -44,6 +46,7 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.saleLength, saleLength), (ServerConfiguration.userLimit, userLimit),
             (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
             (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),
+            (ServerConfiguration.postgresConnections, pgConnections), (ServerConfiguration.redisConnections, redisConnections),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags

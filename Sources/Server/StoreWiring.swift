@@ -1,3 +1,4 @@
+import AdapterSupport
 import Adapters
 import Engine
 import Logging
@@ -45,12 +46,13 @@ enum StoreWiring {
         }
         logger.notice("migrations", metadata: ["applied": "\(applied.isEmpty ? "none (schema up to date)" : applied.joined(separator: ", "))"])
 
-        let durable = PostgresDurableStore(url: databaseURL)
+        let durable = PostgresDurableStore(url: databaseURL, settings: PoolSettings(connections: config.postgresConnections))
         // Hot records must outlive every sale they belong to (sale, hold and skew), with a margin.
         let rules = config.rules
         let lifetime = rules.saleLength + rules.holdTTL + rules.clockSkewAllowance * 2
         let recordTTLSeconds = max(2 * 86_400, Int(lifetime.microseconds / 1_000_000) + 86_400)
-        let hot = RedisHotStore(url: redisURL, recordTTLSeconds: recordTTLSeconds)
+        let hot = RedisHotStore(
+            url: redisURL, settings: PoolSettings(connections: config.redisConnections), recordTTLSeconds: recordTTLSeconds)
         let wired = WiredStores(
             stores: Stores(hot: hot, durable: durable), durable: true, mode: "postgresql + redis",
             close: {

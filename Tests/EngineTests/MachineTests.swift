@@ -23,24 +23,30 @@ final class FlakyStores: HotStore, DurableStore {
     }
     let plan = Mutex(Plan())
 
-    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply { try await inner.read(read) }
-    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply { try await inner.install(install) }
-    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply { try await inner.query(query) }
-    func bumpGeneration() async throws(StoreFailure) -> Generation { try await inner.bumpGeneration() }
+    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) { inner.read(read, then: complete) }
+    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) { inner.install(install, then: complete) }
+    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) { inner.query(query, then: complete) }
+    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) { inner.bumpGeneration(then: complete) }
 
-    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
-        let reply = try await inner.commit(commit)
-        if plan.withLock({ p in defer { p.loseNextCommitReply = false }; return p.loseNextCommitReply }) { throw .timeout }
-        return reply
+    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
+        inner.commit(commit) { [self] result in
+            if plan.withLock({ p in defer { p.loseNextCommitReply = false }; return p.loseNextCommitReply }) {
+                return complete(.failure(.timeout))
+            }
+            complete(result)
+        }
     }
 
-    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
+    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
         if case .purchase = write, plan.withLock({ p in defer { p.refusePurchaseWrites -= 1 }; return p.refusePurchaseWrites > 0 }) {
-            throw .unavailable
+            return complete(.failure(.unavailable))
         }
-        let reply = try await inner.write(write)
-        if plan.withLock({ p in defer { p.loseNextDurableReply = false }; return p.loseNextDurableReply }) { throw .timeout }
-        return reply
+        inner.write(write) { [self] result in
+            if plan.withLock({ p in defer { p.loseNextDurableReply = false }; return p.loseNextDurableReply }) {
+                return complete(.failure(.timeout))
+            }
+            complete(result)
+        }
     }
 }
 

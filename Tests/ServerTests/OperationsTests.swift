@@ -167,7 +167,8 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
     @Test func environmentAndFlags() throws {
         let env = [
             "PORT": "9000", "SALE_ITEMS": "50", "SALE_LENGTH": "120", "USER_LIMIT": "2", "HOLD_TTL": "5", "CATALOG_SEED": "99",
-            "LOG_LEVEL": "DEBUG", "CLOCK_SKEW_ALLOWANCE_MS": "250", "DATABASE_URL": "",
+            "LOG_LEVEL": "DEBUG", "CLOCK_SKEW_ALLOWANCE_MS": "250", "DATABASE_URL": "", "PG_CONNECTIONS": "3",
+            "REDIS_CONNECTIONS": "5",
         ]
         let config = try ServerConfiguration.resolve(flags: ["PORT": "9001", "USER_LIMIT": "4"], environment: env)
         #expect(config.port == 9001)  // the flag wins
@@ -175,13 +176,15 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
         #expect(config.rules.itemsPerSale == 50 && config.rules.saleLength == .seconds(120) && config.rules.holdTTL == .seconds(5))
         #expect(config.rules.catalogSeed == 99 && config.rules.clockSkewAllowance == .milliseconds(250))
         #expect(config.logLevel == .debug)
+        #expect(config.postgresConnections == 3 && config.redisConnections == 5)
         #expect(config.databaseURL == nil)  // empty counts as unset
     }
 
     @Test(arguments: [
         ("PORT", "http"), ("PORT", "70000"), ("SALE_ITEMS", "0"), ("SALE_ITEMS", "ten"), ("SALE_LENGTH", "0"),
         ("SALE_LENGTH", "1.5"), ("USER_LIMIT", "-1"), ("HOLD_TTL", "0"), ("CATALOG_SEED", "-3"), ("LOG_LEVEL", "loud"),
-        ("CLOCK_SKEW_ALLOWANCE_MS", "-1"), ("REDIS_URL", "redis://localhost"),
+        ("CLOCK_SKEW_ALLOWANCE_MS", "-1"), ("REDIS_URL", "redis://localhost"), ("PG_CONNECTIONS", "0"),
+        ("REDIS_CONNECTIONS", "65"),
     ])
     func badValues(name: String, value: String) throws {
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(flags: [:], environment: [name: value]) }
@@ -230,21 +233,33 @@ final class SwitchableStores: HotStore, DurableStore {
 
     var wired: WiredStores { WiredStores(stores: Stores(hot: self, durable: self), durable: false, mode: "switchable (test)", close: {}) }
 
-    func hotCheck() throws(StoreFailure) { if hotDown.withLock({ $0 }) { throw .unavailable } }
-    func durableCheck() throws(StoreFailure) { if durableDown.withLock({ $0 }) { throw .unavailable } }
+    func hotUp<Reply>(_ complete: StoreCompletion<Reply>) -> Bool {
+        if hotDown.withLock({ $0 }) { complete(.failure(.unavailable)); return false }
+        return true
+    }
+    func durableUp<Reply>(_ complete: StoreCompletion<Reply>) -> Bool {
+        if durableDown.withLock({ $0 }) { complete(.failure(.unavailable)); return false }
+        return true
+    }
 
-    func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply { try hotCheck(); return try await base.read(read) }
-    func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply { try hotCheck(); return try await base.commit(commit) }
-    func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
-        try hotCheck(); return try await base.install(install)
+    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
+        if hotUp(complete) { base.read(read, then: complete) }
     }
-    func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
-        try durableCheck(); return try await base.write(write)
+    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
+        if hotUp(complete) { base.commit(commit, then: complete) }
     }
-    func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
-        try durableCheck(); return try await base.query(query)
+    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
+        if hotUp(complete) { base.install(install, then: complete) }
     }
-    func bumpGeneration() async throws(StoreFailure) -> Generation { try durableCheck(); return try await base.bumpGeneration() }
+    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
+        if durableUp(complete) { base.write(write, then: complete) }
+    }
+    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
+        if durableUp(complete) { base.query(query, then: complete) }
+    }
+    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
+        if durableUp(complete) { base.bumpGeneration(then: complete) }
+    }
 }
 
 @Suite struct StoreFailureTests {

@@ -38,19 +38,22 @@ public final class PostgresDurableStore: DurableStore {
     /// Closes every connection; later calls answer `.unavailable`.
     public func shutdown() { pool.shutdown() }
 
-    public func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
-        guard case .write(let reply) = try await pool.call(.write(write)) else { throw .unavailable }
-        return reply
+    public func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
+        pool.submit(.write(write)) { result in
+            complete(result.flatMap { if case .write(let reply) = $0 { .success(reply) } else { .failure(.unavailable) } })
+        }
     }
 
-    public func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
-        guard case .query(let reply) = try await pool.call(.query(query)) else { throw .unavailable }
-        return reply
+    public func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
+        pool.submit(.query(query)) { result in
+            complete(result.flatMap { if case .query(let reply) = $0 { .success(reply) } else { .failure(.unavailable) } })
+        }
     }
 
-    public func bumpGeneration() async throws(StoreFailure) -> Generation {
-        guard case .generation(let generation) = try await pool.call(.bump) else { throw .unavailable }
-        return generation
+    public func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
+        pool.submit(.bump) { result in
+            complete(result.flatMap { if case .generation(let generation) = $0 { .success(generation) } else { .failure(.unavailable) } })
+        }
     }
 }
 

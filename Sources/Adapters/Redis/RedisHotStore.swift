@@ -51,12 +51,18 @@ public final class RedisHotStore: HotStore {
         try await pool.call(.command(argv))
     }
 
-    public func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
+    public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
         var args = [namespacePrefix, String(read.keys.count), String(read.counts.count), String(read.members.count)]
         args += read.keys.map(\.description)
         args += read.counts.map(\.description)
         args += read.members.map(\.description)
-        let reply = try await run(LuaScripts.read, args: args)
+        run(LuaScripts.read, args: args) { result in
+            complete(result.flatMap { reply in Result { () throws(StoreFailure) in try Self.decodeRead(reply, of: read) } })
+        }
+    }
+
+    /// The READ script's reply as a snapshot aligned with `read`.
+    static func decodeRead(_ reply: RedisValue, of read: HotRead) throws(StoreFailure) -> HotReadReply {
         if reply == .null { return .uninitialized }
         do throws(HotCodecError) {
             guard case .array(let parts) = reply, parts.count == 4,
@@ -92,7 +98,7 @@ public final class RedisHotStore: HotStore {
         }
     }
 
-    public func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
+    public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
         var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds), String(commit.guards.count)]
         for (key, version) in commit.guards {
             args.append(key.description)
@@ -102,20 +108,24 @@ public final class RedisHotStore: HotStore {
         for (key, value) in commit.puts {
             guard let guarded = commit.guards[key] else {
                 adapterLog("redis: refusing a commit with an unguarded put of \(key)")
-                throw .unavailable
+                return complete(.failure(.unavailable))
             }
             args.append(key.description)
             args.append(HotValueCodec.encode(version: guarded + 1, value: value))
         }
         Self.appendSets(commit.setAdds, to: &args)
         Self.appendSets(commit.setRemoves, to: &args)
-        switch try await run(LuaScripts.commit, args: args) {
-        case .string("committed"): return .committed
-        case .string("conflict"): return .conflict
-        case .string("fenced"): return .fenced
+        run(LuaScripts.commit, args: args) { result in complete(result.flatMap(Self.decodeCommit)) }
+    }
+
+    static func decodeCommit(_ reply: RedisValue) -> Result<HotCommitReply, StoreFailure> {
+        switch reply {
+        case .string("committed"): return .success(.committed)
+        case .string("conflict"): return .success(.conflict)
+        case .string("fenced"): return .success(.fenced)
         case let other:
             adapterLog("redis: unexpected COMMIT reply \(other)")
-            throw .unavailable
+            return .failure(.unavailable)
         }
     }
 
@@ -128,7 +138,7 @@ public final class RedisHotStore: HotStore {
         }
     }
 
-    public func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
+    public func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
         // Chunks of records and set members, written under the new namespace; the last one flips.
         var chunks: [(records: [String], sets: [String], setCount: Int)] = [([], [], 0)]
         func room(_ needed: Int) {
@@ -151,31 +161,37 @@ public final class RedisHotStore: HotStore {
                 chunks[chunks.count - 1].setCount += 1
             } while !rest.isEmpty
         }
-        for (index, chunk) in chunks.enumerated() {
-            let flip = index == chunks.count - 1
-            var args = [namespacePrefix, String(install.generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0"]
-            args.append(String(chunk.records.count / 2))
-            args += chunk.records
-            args.append(String(chunk.setCount))
-            args += chunk.sets
-            switch try await run(LuaScripts.install, args: args) {
-            case .string("installed"): if flip { return .installed }
-            case .string("superseded"): return .superseded
-            case let other:
-                adapterLog("redis: unexpected INSTALL reply \(other)")
-                throw .unavailable
-            }
-        }
-        return .installed
+        installChunks(chunks.map { chunk in
+            [String(chunk.records.count / 2)] + chunk.records + [String(chunk.setCount)] + chunk.sets
+        }, generation: install.generation, from: 0, then: complete)
     }
 
-    private func run(_ script: RedisScript, args: [String]) async throws(StoreFailure) -> RedisValue {
-        let reply = try await pool.call(.script(script, keys: [genKey], args: args))
-        if case .error(let message) = reply {
-            adapterLog("redis: \(script.name) failed: \(message)")
-            throw .unavailable
+    /// Sends install chunk `index` and, once it is in, the next; the last one flips the generation.
+    private func installChunks(_ chunks: [[String]], generation: Generation, from index: Int,
+                               then complete: @escaping StoreCompletion<HotInstallReply>) {
+        let flip = index == chunks.count - 1
+        let args = [namespacePrefix, String(generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0"] + chunks[index]
+        run(LuaScripts.install, args: args) { [self] result in
+            switch result {
+            case .failure(let failure): complete(.failure(failure))
+            case .success(.string("installed")):
+                if flip { complete(.success(.installed)) } else { installChunks(chunks, generation: generation, from: index + 1, then: complete) }
+            case .success(.string("superseded")): complete(.success(.superseded))
+            case .success(let other):
+                adapterLog("redis: unexpected INSTALL reply \(other)")
+                complete(.failure(.unavailable))
+            }
         }
-        return reply
+    }
+
+    private func run(_ script: RedisScript, args: [String], then complete: @escaping StoreCompletion<RedisValue>) {
+        pool.submit(.script(script, keys: [genKey], args: args)) { result in
+            if case .success(.error(let message)) = result {
+                adapterLog("redis: \(script.name) failed: \(message)")
+                return complete(.failure(.unavailable))
+            }
+            complete(result)
+        }
     }
 }
 

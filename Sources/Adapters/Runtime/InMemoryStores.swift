@@ -12,28 +12,30 @@ public final class InMemoryStores: HotStore, DurableStore {
 
     public var stores: Stores { Stores(hot: self, durable: self) }
 
-    public func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
-        hotModel.withLock { $0.read(read) }
+    // Every call completes before it returns, on the caller's thread.
+
+    public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
+        complete(.success(hotModel.withLock { $0.read(read) }))
     }
 
-    public func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
-        hotModel.withLock { $0.commit(commit) }
+    public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
+        complete(.success(hotModel.withLock { $0.commit(commit) }))
     }
 
-    public func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
-        hotModel.withLock { $0.install(install) }
+    public func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
+        complete(.success(hotModel.withLock { $0.install(install) }))
     }
 
-    public func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
-        durableModel.withLock { $0.write(write) }
+    public func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
+        complete(.success(durableModel.withLock { $0.write(write) }))
     }
 
-    public func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
-        durableModel.withLock { $0.query(query) }
+    public func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
+        complete(.success(durableModel.withLock { $0.query(query) }))
     }
 
-    public func bumpGeneration() async throws(StoreFailure) -> Generation {
-        durableModel.withLock { $0.bumpGeneration() }
+    public func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
+        complete(.success(durableModel.withLock { $0.bumpGeneration() }))
     }
 
     /// Simulates Redis restarting empty (for tests of the rebuild path).

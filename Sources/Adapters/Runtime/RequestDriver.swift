@@ -35,27 +35,44 @@ public final class RequestDriver: Sendable {
     }
 
     /// Runs `machine` to its response, then fires its follow-up without waiting for it.
+    ///
+    /// The calling task suspends once for the whole request: each store reply is fed to the
+    /// machine on the thread it arrived on, which starts the next call from there. Only sleeps
+    /// and rebuilds go through a task.
     public func run<M: RequestStateMachine>(_ machine: M) async -> M.Response {
-        var machine = machine
-        var step = machine.start(now: clock())
-        while true {
-            switch step {
-            case .call(let call):
-                let reply = await stores.execute(call)
-                step = machine.receive(reply, now: clock())
-            case .sleep(let span):
-                try? await Task.sleep(for: .microseconds(span.microseconds))
-                step = machine.resume(now: clock())
-            case .awaitRebuild:
-                _ = await rebuild()
-                step = machine.resume(now: clock())
-            case .respond(let response, let followUp):
-                if let followUp {
-                    let stores = self.stores
-                    Task { _ = await stores.execute(followUp) }
-                }
-                return response
+        await withUnsafeContinuation { continuation in
+            var machine = machine
+            let step = machine.start(now: clock())
+            advance(machine, step, continuation)
+        }
+    }
+
+    /// Carries out `step` of `machine`; resumes `done` exactly once, with the response.
+    private func advance<M: RequestStateMachine>(_ machine: M, _ step: Step<M.Response>, _ done: UnsafeContinuation<M.Response, Never>) {
+        switch step {
+        case .call(let call):
+            stores.execute(call) { [self] reply in
+                var machine = machine
+                let next = machine.receive(reply, now: clock())
+                advance(machine, next, done)
             }
+        case .sleep(let span):
+            Task { [self] in
+                try? await Task.sleep(for: .microseconds(span.microseconds))
+                var machine = machine
+                let next = machine.resume(now: clock())
+                advance(machine, next, done)
+            }
+        case .awaitRebuild:
+            Task { [self] in
+                _ = await rebuild()
+                var machine = machine
+                let next = machine.resume(now: clock())
+                advance(machine, next, done)
+            }
+        case .respond(let response, let followUp):
+            if let followUp { stores.execute(followUp) { _ in } }
+            done.resume(returning: response)
         }
     }
 

@@ -39,7 +39,7 @@ public struct PoolSettings: Sendable {
 }
 
 /// N connections, each confined to its own OS thread with a job queue. A call enqueues a job with
-/// a continuation and suspends; the swift cooperative pool never blocks on I/O.
+/// a completion (or a continuation, for `call`); no task ever blocks on I/O.
 public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
     private let workers: [Worker<Driver>]
     private let settings: PoolSettings
@@ -63,20 +63,32 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
 
     /// Runs `request` on the least busy connection.
     public func call(_ request: Driver.Request) async throws(StoreFailure) -> Driver.Reply {
-        let worker = workers.count == 1 ? workers[0] : workers.min { $0.queued < $1.queued }!
-        let deadline = ContinuousClock.now + settings.callTimeout
-        // Unsafe: the worker resumes every job exactly once (answered, timed out, or failed at stop).
-        let result = await withUnsafeContinuation { continuation in
-            worker.submit(Job(request: request, deadline: deadline, continuation: continuation))
+        // Unsafe: the worker answers every job exactly once (answered, timed out, or failed at stop).
+        try await withUnsafeContinuation { continuation in
+            submit(request) { continuation.resume(returning: $0) }
+        }.get()
+    }
+
+    /// Queues `request` on the least busy connection; `complete` runs exactly once, on that
+    /// connection's thread, as soon as the reply is in (so whatever it starts next needs no
+    /// other thread to wake up first).
+    public func submit(_ request: Driver.Request, then complete: @escaping @Sendable (Result<Driver.Reply, StoreFailure>) -> Void) {
+        var worker = workers[0]
+        if workers.count > 1 {
+            var fewest = worker.queued
+            for candidate in workers.dropFirst() where fewest > 0 {
+                let queued = candidate.queued
+                if queued < fewest { (worker, fewest) = (candidate, queued) }
+            }
         }
-        return try result.get()
+        worker.submit(Job(request: request, deadline: ContinuousClock.now + settings.callTimeout, complete: complete))
     }
 }
 
 struct Job<Request: Sendable, Reply: Sendable>: Sendable {
     let request: Request
     let deadline: ContinuousClock.Instant
-    let continuation: UnsafeContinuation<Result<Reply, StoreFailure>, Never>
+    let complete: @Sendable (Result<Reply, StoreFailure>) -> Void
 }
 
 /// One connection thread and its queue. The queue is guarded by `condition`; the driver exists
@@ -106,7 +118,7 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
         condition.lock()
         if stopped {
             condition.unlock()
-            job.continuation.resume(returning: .failure(.unavailable))
+            job.complete(.failure(.unavailable))
             return
         }
         jobs.append(job)
@@ -136,7 +148,7 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
                 let left = jobs
                 jobs.removeAll()
                 condition.unlock()
-                for job in left { job.continuation.resume(returning: .failure(.unavailable)) }
+                for job in left { job.complete(.failure(.unavailable)) }
                 driver.close()
                 return
             }
@@ -153,7 +165,7 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
             var deadline = now + .seconds(3600)
             for job in batch {
                 if job.deadline <= now {
-                    job.continuation.resume(returning: .failure(.timeout))
+                    job.complete(.failure(.timeout))
                 } else {
                     live.append(job)
                     requests.append(job.request)
@@ -164,7 +176,7 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
             if !live.isEmpty {
                 let results = driver.execute(requests, deadline: deadline)
                 for index in live.indices {
-                    live[index].continuation.resume(returning: index < results.count ? results[index] : .failure(.unavailable))
+                    live[index].complete(index < results.count ? results[index] : .failure(.unavailable))
                 }
             }
             live.removeAll(keepingCapacity: true)
