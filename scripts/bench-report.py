@@ -27,6 +27,12 @@ def rss(name):
     return float(value) if value else None
 
 
+def cpu_per_request_us(name, data):
+    """The sale-server's CPU time (user + system, start-up included) per request answered."""
+    value = text("cpu-%s.txt" % name)
+    return round(float(value) * 1e6 / data["requests"], 1) if value and data and data["requests"] else None
+
+
 results = {"run": os.path.basename(run), "scenarios": {}, "checks": {}, "targets": {}}
 ok = True
 
@@ -37,6 +43,7 @@ hot = load("hot")
 for name, data in (("baseline", baseline), ("sellout", sellout), ("flood", flood), ("hot", hot)):
     if data is not None:
         data["server_peak_rss_mb"] = rss(name)
+        data["server_cpu_us_per_request"] = cpu_per_request_us(name, data)
         results["scenarios"][name] = data
 
 lines = []
@@ -70,6 +77,7 @@ if flood:
     lines.append("flood: %d checkouts in %.2f s = %d req/s  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms; answered (non-503) %d, rows in checkout_attempts %d: %s"
                  % (c["count"], flood["elapsed_s"], flood["rps"], c["p50_ms"], c["p99_ms"], c["p999_ms"], answered, rows,
                     "OK" if check["ok"] else "MISMATCH"))
+    lines.append("  sale-server CPU: %s µs per checkout" % flood["server_cpu_us_per_request"])
     lines.append("  outcomes: " + " ".join("%s=%d" % kv for kv in sorted(c["outcomes"].items(), key=lambda kv: -kv[1])))
 if hot:
     pg = (text("hot-pg.txt") or "0|0|0|0").split("|")
@@ -83,7 +91,8 @@ if hot:
                     "OK" if check["ok"] else "CHECK FAILED"))
 if baseline:
     c = baseline["endpoints"]["checkout"]
-    lines.append("baseline (noop-server): %d req/s  p50 %.2f ms  p99 %.2f ms" % (baseline["rps"], c["p50_ms"], c["p99_ms"]))
+    lines.append("baseline (noop-server): %d req/s  p50 %.2f ms  p99 %.2f ms  CPU %s µs per request"
+                 % (baseline["rps"], c["p50_ms"], c["p99_ms"], baseline["server_cpu_us_per_request"]))
 
 rss_values = [v for v in (rss("sellout"), rss("flood"), rss("hot")) if v is not None]
 peak_rss = max(rss_values) if rss_values else None
@@ -102,6 +111,8 @@ if peak_rss is not None:
     summary["rss_mb"] = peak_rss
 if sellout:
     summary["sellout_rps"] = int(sellout["rps"])
+if flood and flood["server_cpu_us_per_request"] is not None:
+    summary["flood_server_cpu_us"] = flood["server_cpu_us_per_request"]
 if hot:
     summary["hot_sold"] = int((text("hot-pg.txt") or "0").split("|")[0])
 summary["checks"] = "ok" if ok else "FAILED"

@@ -41,38 +41,35 @@ public final class RequestDriver: Sendable {
     /// and rebuilds go through a task.
     public func run<M: RequestStateMachine>(_ machine: M) async -> M.Response {
         await withUnsafeContinuation { continuation in
-            var machine = machine
-            let step = machine.start(now: clock())
-            advance(machine, step, continuation)
+            let request = RunningRequest(machine: machine, done: continuation)
+            let step = request.machine.start(now: clock())
+            advance(request, step)
         }
     }
 
-    /// Carries out `step` of `machine`; resumes `done` exactly once, with the response.
-    private func advance<M: RequestStateMachine>(_ machine: M, _ step: Step<M.Response>, _ done: UnsafeContinuation<M.Response, Never>) {
+    /// Carries out `step` of `request`; at `.respond`, resumes its task (exactly once).
+    private func advance<M: RequestStateMachine>(_ request: RunningRequest<M>, _ step: Step<M.Response>) {
         switch step {
         case .call(let call):
             stores.execute(call) { [self] reply in
-                var machine = machine
-                let next = machine.receive(reply, now: clock())
-                advance(machine, next, done)
+                let next = request.machine.receive(reply, now: clock())
+                advance(request, next)
             }
         case .sleep(let span):
             Task { [self] in
                 try? await Task.sleep(for: .microseconds(span.microseconds))
-                var machine = machine
-                let next = machine.resume(now: clock())
-                advance(machine, next, done)
+                let next = request.machine.resume(now: clock())
+                advance(request, next)
             }
         case .awaitRebuild:
             Task { [self] in
                 _ = await rebuild()
-                var machine = machine
-                let next = machine.resume(now: clock())
-                advance(machine, next, done)
+                let next = request.machine.resume(now: clock())
+                advance(request, next)
             }
         case .respond(let response, let followUp):
             if let followUp { stores.execute(followUp) { _ in } }
-            done.resume(returning: response)
+            request.done.resume(returning: response)
         }
     }
 
@@ -90,5 +87,21 @@ public final class RequestDriver: Sendable {
         let result = await task.value
         rebuilds.withLock { if $0 == task { $0 = nil } }
         return result
+    }
+}
+
+/// One request's state machine while it runs, boxed so that each step mutates it in place instead
+/// of copying it into the next completion.
+///
+/// `@unchecked Sendable`: the machine is touched by one step at a time, and the next step starts
+/// only from the completion of the store call the previous step issued (a hand-off through the
+/// store's queue, which orders the two).
+private final class RunningRequest<M: RequestStateMachine>: @unchecked Sendable {
+    var machine: M
+    let done: UnsafeContinuation<M.Response, Never>
+
+    init(machine: M, done: UnsafeContinuation<M.Response, Never>) {
+        self.machine = machine
+        self.done = done
     }
 }

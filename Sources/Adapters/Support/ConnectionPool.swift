@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Foundation
+import Synchronization
 
 /// One connection's worth of protocol, living on exactly one OS thread.
 ///
@@ -72,7 +73,17 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
     /// Queues `request` on the least busy connection; `complete` runs exactly once, on that
     /// connection's thread, as soon as the reply is in (so whatever it starts next needs no
     /// other thread to wake up first).
+    ///
+    /// Called from one of this pool's own connection threads (a completion starting the request's
+    /// next call), the job stays on that connection: it goes out in the very next batch and no
+    /// other thread has to wake up for it.
     public func submit(_ request: Driver.Request, then complete: @escaping @Sendable (Result<Driver.Reply, StoreFailure>) -> Void) {
+        let job = Job(request: request, deadline: ContinuousClock.now + settings.callTimeout, complete: complete)
+        let me = UInt(pthread_self())
+        for worker in workers where worker.thread.load(ordering: .relaxed) == me {
+            worker.submit(job)
+            return
+        }
         var worker = workers[0]
         if workers.count > 1 {
             var fewest = worker.queued
@@ -81,7 +92,7 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
                 if queued < fewest { (worker, fewest) = (candidate, queued) }
             }
         }
-        worker.submit(Job(request: request, deadline: ContinuousClock.now + settings.callTimeout, complete: complete))
+        worker.submit(job)
     }
 }
 
@@ -99,10 +110,17 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
     private var jobs: [J] = []  // guarded by condition
     private var stopped = false  // guarded by condition
     private let maxBatch: Int
+    /// The connection thread's `pthread_t` once it runs (0 before): lets a call made on this very
+    /// thread stay here.
+    let thread = Atomic<UInt>(0)
 
     init(name: String, maxBatch: Int, makeDriver: @escaping @Sendable () -> Driver) {
         self.maxBatch = maxBatch
-        let thread = Thread { [self] in self.run(makeDriver) }
+        let thread = Thread { [self] in
+            self.thread.store(UInt(pthread_self()), ordering: .relaxed)
+            Thread.current.name = name  // set from the thread itself, so top and perf show it
+            self.run(makeDriver)
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
