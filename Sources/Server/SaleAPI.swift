@@ -64,6 +64,11 @@ final class SaleAPI: Sendable {
     /// Reads (and drops) the body no endpoint uses, so that a request cut off before its declared
     /// end is refused instead of acted on.
     func awaitCompleteRequest(_ request: Request) async -> APIError? {
+        // No body declared (no Transfer-Encoding, no or a zero Content-Length): the request was
+        // complete with its head (RFC 9112 §6.3), so there is nothing to wait for.
+        if request.headers[.transferEncoding] == nil, request.headers[.contentLength].map({ Int($0) == 0 }) ?? true {
+            return nil
+        }
         do {
             _ = try await request.body.collect(upTo: ServerLimits.maxBodyBytes)
             return nil

@@ -20,13 +20,13 @@ public final class RequestDriver: Sendable {
     }
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
-        var random = SystemRandomNumberGenerator()  // codes must be unguessable: the OS CSPRNG
+        var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG
         let machine = CheckoutMachine(request: request, now: clock(), rules: rules, policy: policy, random: &random)
         return await run(machine)
     }
 
     public func purchase(_ code: Code) async -> PurchaseResult {
-        var random = SystemRandomNumberGenerator()
+        var random = RequestRandom()
         return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random))
     }
 
@@ -78,7 +78,7 @@ public final class RequestDriver: Sendable {
         let task = rebuilds.withLock { current -> Task<RebuildResult, Never> in
             if let current { return current }
             let task = Task { [self] in
-                var random = SystemRandomNumberGenerator()
+                var random = RequestRandom()
                 return await run(RebuildMachine(rules: rules, policy: policy, random: &random))
             }
             current = task
