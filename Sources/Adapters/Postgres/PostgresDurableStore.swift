@@ -224,21 +224,22 @@ final class PostgresDriver: ConnectionDriver {
     /// A PostgreSQL array literal of text elements: each quoted (backslash and quote escaped),
     /// `NULL` for a missing value.
     static func arrayLiteral(_ elements: [String?]) -> String {
-        var literal = "{"
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
         for (index, element) in elements.enumerated() {
-            if index > 0 { literal += "," }
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
             guard let element else {
-                literal += "NULL"
+                bytes += "NULL".utf8
                 continue
             }
-            literal += "\""
-            for character in element.unicodeScalars {
-                if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
-                literal.unicodeScalars.append(character)
+            bytes.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
             }
-            literal += "\""
+            bytes.append(UInt8(ascii: "\""))
         }
-        return literal + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Turns the committed group's results into the model's replies: inserted → `.written`;

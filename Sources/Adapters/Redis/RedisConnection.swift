@@ -237,13 +237,36 @@ final class RedisDriver: ConnectionDriver {
     }
 }
 
-/// Calls `body` with hiredis's argv form (pointers and lengths) of `arguments`.
+/// Calls `body` with hiredis's argv form (pointers and lengths) of `arguments`: every argument's
+/// bytes in one buffer (lengths are explicit, so an argument may hold any byte), one allocation
+/// for all of them instead of one per argument.
 func withArgv<R>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
-    let copies: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-    defer { for copy in copies { free(copy) } }
-    var pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
-    let lengths: [Int] = arguments.map { $0.utf8.count }
-    return pointers.withUnsafeMutableBufferPointer { p in
-        lengths.withUnsafeBufferPointer { l in body(Int32(arguments.count), p.baseAddress!, l.baseAddress!) }
+    var lengths: [Int] = []
+    lengths.reserveCapacity(arguments.count + 1)
+    var bytes: [UInt8] = []
+    for argument in arguments {
+        lengths.append(argument.utf8.count)
+        bytes.append(contentsOf: argument.utf8)
+    }
+    // A sentinel each, so no array is ever empty and every buffer below has an address.
+    lengths.append(0)
+    bytes.append(0)
+    var pointers: [UnsafePointer<CChar>?] = []
+    pointers.reserveCapacity(lengths.count)
+    return bytes.withUnsafeBufferPointer { buffer in
+        guard let start = buffer.baseAddress else { preconditionFailure("a non-empty array has an address") }
+        var next = UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)
+        for length in lengths {
+            pointers.append(next)
+            next += length
+        }
+        return pointers.withUnsafeMutableBufferPointer { p in
+            lengths.withUnsafeBufferPointer { l in
+                guard let argv = p.baseAddress, let argvLengths = l.baseAddress else {
+                    preconditionFailure("non-empty arrays have addresses")
+                }
+                return body(Int32(arguments.count), argv, argvLengths)
+            }
+        }
     }
 }
