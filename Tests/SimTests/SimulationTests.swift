@@ -64,7 +64,7 @@ struct SimulationTests {
             "sellout", "user_limit_hit", "expired_hold_taken_over", "crash_between_writes", "hot_applied_reply_lost",
             "durable_applied_reply_lost", "rebuild_installed", "hot_commit_fenced", "cas_conflict", "purchase_after_sale_end",
             "rollover_in_flight", "purchase_rolled_forward", "concurrent_checkouts_one_user", "malformed_rejected",
-            "purchase_near_expiry", "client_timeout_retry",
+            "purchase_near_expiry", "client_timeout_retry", "commit_on_guess", "guess_committed", "guess_refused",
         ] {
             #expect(totals[mark, default: 0] > 0, "coverage mark \(mark) never reached")
         }

@@ -10,6 +10,9 @@ public final class RequestDriver: Sendable {
     public let policy: ProtocolPolicy
     private let clock: @Sendable () -> Instant
     private let rebuilds = Mutex<Task<RebuildResult, Never>?>(nil)
+    /// What this instance remembers of the hot store, so a checkout or purchase can commit on a
+    /// guess instead of reading first (`HotRecordCache`).
+    private let hotCache = Mutex(HotRecordCache())
 
     /// - Parameter clock: the wall clock in production; a test clock in tests.
     public init(stores: Stores, rules: SaleRules, policy: ProtocolPolicy = ProtocolPolicy(), clock: @escaping @Sendable () -> Instant) {
@@ -21,13 +24,17 @@ public final class RequestDriver: Sendable {
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
         var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG
-        let machine = CheckoutMachine(request: request, now: clock(), rules: rules, policy: policy, random: &random)
-        return await run(machine)
+        let now = clock()
+        let read = CheckoutMachine.firstRead(for: request, now: now, rules: rules)
+        let guess = hotCache.withLock { $0.snapshot(for: read) }
+        return await run(CheckoutMachine(request: request, now: now, rules: rules, policy: policy, random: &random, guess: guess))
     }
 
     public func purchase(_ code: Code) async -> PurchaseResult {
         var random = RequestRandom()
-        return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random))
+        let read = PurchaseMachine.firstRead(for: code, now: clock(), rules: rules, policy: policy)
+        let guess = hotCache.withLock { $0.snapshot(for: read) }
+        return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess))
     }
 
     public func reconcile() async -> ReconcileResult {
@@ -52,6 +59,7 @@ public final class RequestDriver: Sendable {
         switch step {
         case .call(let call):
             stores.execute(call) { [self] reply in
+                if call.isHot { hotCache.withLock { $0.learn(call, reply) } }
                 let next = request.machine.receive(reply, now: clock())
                 advance(request, next)
             }

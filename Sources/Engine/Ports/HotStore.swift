@@ -113,8 +113,9 @@ public enum HotReadReply: Hashable, Sendable {
 }
 
 /// One atomic conditional write. Applied only if the store's generation is `generation` and
-/// every guarded key still has the guarded version; then every put gets a new version and the
-/// set changes are made. The engine guards every key it puts; an unguarded put is a blind write.
+/// every guarded key still has the guarded version; then every put gets the next version (its
+/// guard plus one; `HotRecordCache` relies on it) and the set changes are made. The engine guards
+/// every key it puts; an unguarded put is a blind write.
 public struct HotCommit: Hashable, Sendable {
     public var generation: Generation
     public var guards: [HotKey: UInt64]

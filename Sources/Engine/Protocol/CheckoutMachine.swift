@@ -31,9 +31,14 @@ public enum CheckoutResult: Hashable, Sendable {
 ///   hold decided on a hot view that a rebuild replaced never becomes durable.
 /// - Crash after the compare-and-set and before the durable write: the hold was never handed out;
 ///   it expires like an abandoned hold (or a retry of the same user hands it out, durably).
+/// - With a `guess` (what the instance remembers, `HotRecordCache`), a decision to hold is
+///   committed without reading first; any other decision, and any refused or unanswered guessed
+///   commit, falls back to the read above. The guards make the guessed commit exactly as safe.
 public struct CheckoutMachine: Sendable {
     enum State: Sendable {
         case idle
+        /// A compare-and-set decided on the guess, before any read.
+        case speculating(Hold)
         case reading
         case resolving(HotSnapshot, [HotKey])
         case committing(Hold)
@@ -59,10 +64,15 @@ public struct CheckoutMachine: Sendable {
     var state: State = .idle
     var resolved: [ItemID: Versioned] = [:]
 
-    /// - Parameter random: the source of the attempt id and the new code; cryptographically
-    ///   secure in production, seeded in the simulator.
+    let guess: HotSnapshot?
+
+    /// - Parameters:
+    ///   - random: the source of the attempt id and the new code; cryptographically secure in
+    ///     production, seeded in the simulator.
+    ///   - guess: the answer to `firstRead(for:now:rules:)` as the instance remembers it
+    ///     (`HotRecordCache.snapshot(for:)`), or nil to read first.
     public init(request: CheckoutRequest, now: Instant, rules: SaleRules, policy: ProtocolPolicy,
-                random: inout some RandomNumberGenerator) {
+                random: inout some RandomNumberGenerator, guess: HotSnapshot? = nil) {
         self.request = request
         self.rules = rules
         self.policy = policy
@@ -71,11 +81,32 @@ public struct CheckoutMachine: Sendable {
         self.attemptID = AttemptID.generate(using: &random)
         self.newCode = Code.generate(sale: sale, item: request.item, using: &random)
         self.budget = RetryBudget(policy: policy, seed: random.next())
+        self.guess = guess
+    }
+
+    /// The read a checkout of `request` started at `now` makes first (and the one a guess answers).
+    public static func firstRead(for request: CheckoutRequest, now: Instant, rules: SaleRules) -> HotRead {
+        CheckoutRules.firstRead(sale: SaleCalendar(saleLength: rules.saleLength).sale(at: now), item: request.item, user: request.user)
     }
 
     public mutating func start(now: Instant) -> Step<CheckoutResult> {
         guard case .idle = state else { preconditionFailure("start called twice") }
+        if let guess, guess.records.count == 2, guess.counts.count == 1,
+            case .hold(let hold, let commit) = CheckoutRules.decide(
+                rules: rules, sale: sale, item: request.item, user: request.user, now: now,
+                snapshot: guess, resolved: [:], newCode: newCode, bug: policy.plantedBug)
+        {
+            generationOfCommit = guess.generation
+            state = .speculating(hold)
+            return .call(.hotCommit(commit))
+        }
         return read()
+    }
+
+    /// True while a commit decided on a guess is in flight (for coverage).
+    public var isSpeculating: Bool {
+        if case .speculating = state { return true }
+        return false
     }
 
     mutating func read() -> Step<CheckoutResult> {
@@ -102,9 +133,16 @@ public struct CheckoutMachine: Sendable {
         case (.reading, .failed), (.resolving, .failed):
             return backoff(then: .read)
 
-        case (.committing(let hold), .hotCommit(.committed)):
+        case (.committing(let hold), .hotCommit(.committed)), (.speculating(let hold), .hotCommit(.committed)):
             let attempt = makeAttempt(.held, hold: hold)
             return persist(attempt, .held(hold), fence: generationOfCommit)
+        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .failed(.timeout)):
+            // The guess was out of date (or the commit's fate is unknown): read and decide, as
+            // without a guess. A timed-out guessed commit that did apply shows up as this user's
+            // live hold, handed out by `reaffirm`.
+            return read()
+        case (.speculating, .failed(.unavailable)):
+            return backoff(then: .read)
         case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)):
             return restart()
         case (.committing, .failed(.timeout)):

@@ -19,9 +19,14 @@ public enum PurchaseResult: Hashable, Sendable {
 ///   after writing it durably again (a no-op if it was).
 /// - Crash between the compare-and-set and the durable write: the item stays in `pending`; the
 ///   client's retry or the `ReconcileMachine` rolls the purchase forward.
+/// - With a `guess` of the item record (`HotRecordCache`), a decision to buy is committed without
+///   reading first; any other decision, and any refused or unanswered guessed commit, falls back
+///   to the read. The guard on the item's version makes the guessed commit exactly as safe.
 public struct PurchaseMachine: Sendable {
     enum State: Sendable {
         case idle
+        /// A compare-and-set decided on the guess, before any read.
+        case speculating(Purchase, Generation)
         case reading(HotKey)
         case committing(Purchase, Generation)
         case persisting(Purchase, Generation?)
@@ -46,11 +51,28 @@ public struct PurchaseMachine: Sendable {
     var budget: RetryBudget
     var state: State = .idle
 
-    public init(code: Code, rules: SaleRules, policy: ProtocolPolicy, random: inout some RandomNumberGenerator) {
+    let guess: HotSnapshot?
+
+    /// - Parameter guess: the answer to `firstRead(for:now:rules:policy:)` as the instance
+    ///   remembers it (`HotRecordCache.snapshot(for:)`), or nil to read first.
+    public init(code: Code, rules: SaleRules, policy: ProtocolPolicy, random: inout some RandomNumberGenerator,
+                guess: HotSnapshot? = nil) {
         self.code = code
         self.calendar = SaleCalendar(saleLength: rules.saleLength)
         self.policy = policy
         self.budget = RetryBudget(policy: policy, seed: random.next())
+        self.guess = guess
+    }
+
+    /// The read a purchase of `code` started at `now` makes first (and the one a guess answers).
+    public static func firstRead(for code: Code, now: Instant, rules: SaleRules, policy: ProtocolPolicy) -> HotRead {
+        HotRead(keys: [PurchaseRules.itemKey(for: code, now: now, calendar: SaleCalendar(saleLength: rules.saleLength), bug: policy.plantedBug)])
+    }
+
+    /// True while a commit decided on a guess is in flight (for coverage).
+    public var isSpeculating: Bool {
+        if case .speculating = state { return true }
+        return false
     }
 
     /// True between the compare-and-set to sold and the durable purchase (for coverage).
@@ -63,6 +85,14 @@ public struct PurchaseMachine: Sendable {
 
     public mutating func start(now: Instant) -> Step<PurchaseResult> {
         guard case .idle = state else { preconditionFailure("start called twice") }
+        let key = PurchaseRules.itemKey(for: code, now: now, calendar: calendar, bug: policy.plantedBug)
+        if let guess, guess.records.count == 1,
+            case .buy(let purchase, let commit) = PurchaseRules.decide(
+                code: code, now: now, key: key, record: guess.records[0], generation: guess.generation, bug: policy.plantedBug)
+        {
+            state = .speculating(purchase, guess.generation)
+            return .call(.hotCommit(commit))
+        }
         return read(now: now)
     }
 
@@ -96,12 +126,19 @@ public struct PurchaseMachine: Sendable {
         case (.reading, .failed):
             return backoff(then: .read)
 
-        case (.committing(let purchase, let generation), .hotCommit(.committed)):
+        case (.committing(let purchase, let generation), .hotCommit(.committed)),
+            (.speculating(let purchase, let generation), .hotCommit(.committed)):
             if policy.plantedBug == .ackBeforeDurable {
                 state = .done
                 return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation)))
             }
             return persist(purchase, fence: generation)
+        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .failed(.timeout)):
+            // The guess was out of date (or the commit's fate is unknown: a read then finds the
+            // item sold with this code and answers the same purchase).
+            return read(now: now)
+        case (.speculating, .failed(.unavailable)):
+            return backoff(then: .read)
         case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)):
             return restart(now: now)
         case (.committing, .failed(.timeout)):

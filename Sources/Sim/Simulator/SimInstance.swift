@@ -8,6 +8,8 @@ struct SimInstance: Sendable {
     var incarnation = 0
     var clockOffset: TimeSpan
     var rng: SplitMix64
+    /// What this instance remembers of the hot store (production: `RequestDriver`'s cache).
+    var hotCache = HotRecordCache()
     var machines: [Int: RunningMachine] = [:]
     var rebuild: Int?
     var rebuildWaiters: [Int] = []
@@ -53,6 +55,15 @@ enum RunningMachine: Sendable {
         case .start: machine.start(now: now)
         case .reply(let reply): machine.receive(reply, now: now)
         case .resume: machine.resume(now: now)
+        }
+    }
+
+    /// True while a checkout or a purchase has a commit decided on a guess in flight.
+    var isSpeculating: Bool {
+        switch self {
+        case .checkout(let m, _): m.isSpeculating
+        case .purchase(let m, _): m.isSpeculating
+        case .rebuild, .reconcile: false
         }
     }
 

@@ -24,12 +24,18 @@ extension Simulation {
         do throws(APIError) {
             if isCheckout {
                 let parsed = try CheckoutRequest.parse(query: request.query, rules: config.rules)
+                let guess = instances[index].hotCache.snapshot(for: CheckoutMachine.firstRead(for: parsed, now: local, rules: config.rules))
                 machine = .checkout(
-                    CheckoutMachine(request: parsed, now: local, rules: config.rules, policy: config.policy, random: &instances[index].rng),
+                    CheckoutMachine(request: parsed, now: local, rules: config.rules, policy: config.policy, random: &instances[index].rng,
+                                    guess: guess),
                     request: id)
             } else {
                 let code = try Code.parse(query: request.query)
-                machine = .purchase(PurchaseMachine(code: code, rules: config.rules, policy: config.policy, random: &instances[index].rng), request: id)
+                let read = PurchaseMachine.firstRead(for: code, now: local, rules: config.rules, policy: config.policy)
+                let guess = instances[index].hotCache.snapshot(for: read)
+                machine = .purchase(
+                    PurchaseMachine(code: code, rules: config.rules, policy: config.policy, random: &instances[index].rng, guess: guess),
+                    request: id)
             }
         } catch {
             mark("malformed_rejected")
@@ -44,6 +50,7 @@ extension Simulation {
         let id = nextMachine
         instances[index].machines[id] = machine
         advance(index, id, .start)
+        if instances[index].machines[id]?.isSpeculating == true { mark("commit_on_guess") }
     }
 
     /// Lets machine `id` of instance `index` take its next step, and executes it.
@@ -139,6 +146,10 @@ extension Simulation {
             crash(index)
             return
         }
+        if instances[index].machines[machine]?.isSpeculating == true {
+            if case .hotCommit(.committed) = reply { mark("guess_committed") } else { mark("guess_refused") }
+        }
+        if pending.call.isHot { instances[index].hotCache.learn(pending.call, reply) }
         advance(index, machine, .reply(reply))
     }
 
@@ -148,6 +159,7 @@ extension Simulation {
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].machines = [:]
+        instances[index].hotCache.forgetAll()
         instances[index].rebuild = nil
         instances[index].rebuildWaiters = []
         instances[index].reconciling = false
