@@ -47,6 +47,8 @@ final class ServerMetrics: Sendable {
     let currentSale: Metrics.Gauge
     let rebuilds: Metrics.Counter
     let reconciled: Metrics.Counter
+    let guessesCommitted: Metrics.Counter
+    let guessesRefused: Metrics.Counter
 
     init() {
         registry = PrometheusCollectorRegistry()
@@ -63,6 +65,8 @@ final class ServerMetrics: Sendable {
         currentSale = Metrics.Gauge(label: "sale_current_id", factory: factory)
         rebuilds = Metrics.Counter(label: "sale_hot_store_rebuilds_total", factory: factory)
         reconciled = Metrics.Counter(label: "sale_reconciled_purchases_total", factory: factory)
+        guessesCommitted = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "committed")], factory: factory)
+        guessesRefused = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "refused")], factory: factory)
     }
 
     /// The labels of one kind of request, the key of its cached counter and timer.
@@ -106,6 +110,12 @@ final class ServerMetrics: Sendable {
             label: "sale_store_errors_total", dimensions: [("store", store), ("operation", operation), ("kind", kind)],
             factory: factory
         ).increment()
+    }
+
+    /// A checkout or purchase committed on what this instance remembered (`HotRecordCache`):
+    /// taken, or refused because the guess was out of date (the request then read first).
+    @Sendable func guessedCommit(_ committed: Bool) {
+        (committed ? guessesCommitted : guessesRefused).increment()
     }
 
     func reconcileRun(_ result: String) {

@@ -22,7 +22,7 @@ final class SaleAPI: Sendable {
         let stores = Stores(
             hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
             durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
-        self.driver = RequestDriver(stores: stores, rules: rules, clock: clock)
+        self.driver = RequestDriver(stores: stores, rules: rules, clock: clock, onGuessedCommit: metrics.guessedCommit)
         self.rules = rules
         self.calendar = SaleCalendar(saleLength: rules.saleLength)
         self.catalog = Catalog(seed: rules.catalogSeed)

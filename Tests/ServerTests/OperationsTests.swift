@@ -24,18 +24,21 @@ import Testing
 
     @Test func metrics() async throws {
         try await withServer { server in
-            _ = try await server.checkout("mia", 1)
-            _ = try await server.checkout("noah", 1)
+            _ = try await server.checkout("mia", 1)  // reads first: nothing is remembered yet
+            _ = try await server.checkout("noah", 1)  // remembered as held: a refusal reads first
+            _ = try await server.checkout("olivia", 2)  // never seen: committed on the guess "free"
             _ = try await server.get("/nope")
             let reply = try await server.get("/metrics")
             #expect(reply.status == 200)
             #expect(reply.header("content-type")?.hasPrefix("text/plain") == true)
             let text = reply.text
-            #expect(text.contains(#"http_requests_total{route="/checkout",method="POST",status="200",outcome="held"} 1"#), "\(text)")
+            #expect(text.contains(#"http_requests_total{route="/checkout",method="POST",status="200",outcome="held"} 2"#), "\(text)")
+            #expect(text.contains(#"sale_guessed_commits_total{result="committed"} 1"#))
+            #expect(text.contains(#"sale_guessed_commits_total{result="refused"} 0"#))
             #expect(text.contains(#"http_requests_total{route="/checkout",method="POST",status="409",outcome="item_held"} 1"#))
             #expect(text.contains(#"http_requests_total{route="unmatched",method="GET",status="404",outcome="not_found"} 1"#))
             #expect(text.contains(#"http_request_duration_seconds_bucket{route="/checkout",outcome="held",le="#))
-            #expect(text.contains("sale_items_held 1"))
+            #expect(text.contains("sale_items_held 2"))
             #expect(text.contains("sale_items_sold 0"))
             #expect(text.contains("sale_items_total 10000"))
         }

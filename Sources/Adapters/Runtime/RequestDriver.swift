@@ -13,13 +13,19 @@ public final class RequestDriver: Sendable {
     /// What this instance remembers of the hot store, so a checkout or purchase can commit on a
     /// guess instead of reading first (`HotRecordCache`).
     private let hotCache = Mutex(HotRecordCache())
+    private let onGuessedCommit: @Sendable (Bool) -> Void
 
-    /// - Parameter clock: the wall clock in production; a test clock in tests.
-    public init(stores: Stores, rules: SaleRules, policy: ProtocolPolicy = ProtocolPolicy(), clock: @escaping @Sendable () -> Instant) {
+    /// - Parameters:
+    ///   - clock: the wall clock in production; a test clock in tests.
+    ///   - onGuessedCommit: told of every commit decided on a guess: true when the store took it,
+    ///     false when the guess was out of date (or the reply was lost). For metrics.
+    public init(stores: Stores, rules: SaleRules, policy: ProtocolPolicy = ProtocolPolicy(), clock: @escaping @Sendable () -> Instant,
+                onGuessedCommit: @escaping @Sendable (Bool) -> Void = { _ in }) {
         self.stores = stores
         self.rules = rules
         self.policy = policy
         self.clock = clock
+        self.onGuessedCommit = onGuessedCommit
     }
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
@@ -27,14 +33,15 @@ public final class RequestDriver: Sendable {
         let now = clock()
         let read = CheckoutMachine.firstRead(for: request, now: now, rules: rules)
         let guess = hotCache.withLock { $0.snapshot(for: read) }
-        return await run(CheckoutMachine(request: request, now: now, rules: rules, policy: policy, random: &random, guess: guess))
+        return await run(CheckoutMachine(request: request, now: now, rules: rules, policy: policy, random: &random, guess: guess),
+                         guessed: guess != nil)
     }
 
     public func purchase(_ code: Code) async -> PurchaseResult {
         var random = RequestRandom()
         let read = PurchaseMachine.firstRead(for: code, now: clock(), rules: rules, policy: policy)
         let guess = hotCache.withLock { $0.snapshot(for: read) }
-        return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess))
+        return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess), guessed: guess != nil)
     }
 
     public func reconcile() async -> ReconcileResult {
@@ -47,9 +54,16 @@ public final class RequestDriver: Sendable {
     /// machine on the thread it arrived on, which starts the next call from there. Only sleeps
     /// and rebuilds go through a task.
     public func run<M: RequestStateMachine>(_ machine: M) async -> M.Response {
+        await run(machine, guessed: false)
+    }
+
+    /// - Parameter guessed: the machine was given a guess; a commit as its first step was
+    ///   decided on it.
+    private func run<M: RequestStateMachine>(_ machine: M, guessed: Bool) async -> M.Response {
         await withUnsafeContinuation { continuation in
             let request = RunningRequest(machine: machine, done: continuation)
             let step = request.machine.start(now: clock())
+            if guessed, case .call(.hotCommit) = step { request.committingOnGuess = true }
             advance(request, step)
         }
     }
@@ -60,6 +74,10 @@ public final class RequestDriver: Sendable {
         case .call(let call):
             stores.execute(call) { [self] reply in
                 if call.isHot { hotCache.withLock { $0.learn(call, reply) } }
+                if request.committingOnGuess {
+                    request.committingOnGuess = false
+                    onGuessedCommit(reply == .hotCommit(.committed))
+                }
                 let next = request.machine.receive(reply, now: clock())
                 advance(request, next)
             }
@@ -107,6 +125,8 @@ public final class RequestDriver: Sendable {
 private final class RunningRequest<M: RequestStateMachine>: @unchecked Sendable {
     var machine: M
     let done: UnsafeContinuation<M.Response, Never>
+    /// Its first call is a commit decided on a guess, not answered yet.
+    var committingOnGuess = false
 
     init(machine: M, done: UnsafeContinuation<M.Response, Never>) {
         self.machine = machine
