@@ -129,14 +129,23 @@ final class SaleAPI: Sendable {
     }
 
     /// The current sale's summary, at most the cache's TTL old; nil when the hot store cannot answer.
-    /// Concurrent requests that find the cache stale share one read (it reads every item).
+    /// Concurrent requests that find the cache stale share one refresh (it reads every item, in
+    /// bounded reads).
     func summary(now: Instant) async -> (SaleSummary, Instant)? {
         let sale = calendar.sale(at: now)
         switch summaries.lookup(sale: sale, now: now, refresh: { [self] in
-            guard let snapshot = await hotRead(StatusRules.summaryRead(sale: sale, rules: rules)) else { return nil }
-            let summary = StatusRules.summary(sale: sale, rules: rules, snapshot: snapshot, now: now)
-            metrics.update(summary: summary)
-            return (summary, now)
+            for _ in 0..<2 {  // a rebuild between two of the reads: read them all again, once
+                var snapshots: [HotSnapshot] = []
+                for read in StatusRules.summaryReads(sale: sale, rules: rules) {
+                    guard let snapshot = await hotRead(read) else { return nil }
+                    snapshots.append(snapshot)
+                }
+                if let summary = StatusRules.summary(sale: sale, rules: rules, snapshots: snapshots, now: now) {
+                    metrics.update(summary: summary)
+                    return (summary, now)
+                }
+            }
+            return nil
         }) {
         case .fresh(let summary, let at): return (summary, at)
         case .refreshing(let task): return await task.value

@@ -557,4 +557,10 @@ func run(_ options: Options) async throws {
 }
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-try await run(options)
+do {
+    try await run(options)
+} catch {
+    // A server that is not there (refused, reset) is an answer to report, not a crash.
+    FileHandle.standardError.write(Data("sale-load: \(error)\n".utf8))
+    exit(1)
+}
