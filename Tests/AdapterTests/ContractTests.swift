@@ -49,6 +49,7 @@ extension LiveStoreTests {
         case .durableQuery(.codeHistory): "durableQuery(codeHistory)"
         case .durableQuery(.snapshot): "durableQuery(snapshot)"
         case .durableQuery(.purchases): "durableQuery(purchases)"
+        case .durableQuery(.generation): "durableQuery(generation)"
         case .durableGeneration: "durableGeneration"
         case .failed(let f): "failed(\(f))"
         }
@@ -69,7 +70,8 @@ extension LiveStoreTests {
             seen.insert(Self.kind(actual))
         }
         for kind in ["durableWrite(written)", "durableWrite(alreadyPresent)", "durableWrite(fenced)", "durableWrite(rejected)",
-                     "durableQuery(codeHistory)", "durableQuery(snapshot)", "durableQuery(purchases)", "durableGeneration"] {
+                     "durableQuery(codeHistory)", "durableQuery(snapshot)", "durableQuery(purchases)", "durableQuery(generation)",
+                     "durableGeneration"] {
             #expect(seen.contains(kind), "seed \(seed) never produced \(kind)")
         }
     }
@@ -287,6 +289,8 @@ struct DurableGenerator {
         case 80..<90:
             let chosen = chance(50) ? sales : (chance(50) ? [sales[1], sales[0]] : [pick(sales)])
             return .durableQuery(.snapshot(sales: chosen, holdsExpiringAfter: instant()))
+        case 90..<95:
+            return .durableQuery(.generation)
         default:
             return .durableQuery(.purchases(sale: pick(sales), user: pick(users)))
         }

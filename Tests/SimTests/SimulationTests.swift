@@ -70,6 +70,16 @@ struct SimulationTests {
         }
     }
 
+    /// Regression: a rebuild that bumped the durable generation and then failed left the hot store
+    /// behind it; every hold was then refused as fenced, and checkouts answered 503 for minutes
+    /// after the faults stopped (found by a heavy swarm sweep once instances commit on guesses).
+    @Test func aHotStoreLeftBehindTheDurableGenerationIsRepaired() {
+        var config = SimConfig.swarm(seed: 6088, users: nil)
+        config.faults = .heavy
+        let report = SimRunner.run(config)
+        #expect(report.passed, "\(report.violations.first ?? "")")
+    }
+
     /// Every planted bug is caught (a few seeds suffice for the fast ones; the script runs all).
     @Test(arguments: [PlantedBug.limitOffByOne, .ackBeforeDurable, .unguardedUserRecord, .noSkewAllowance, .purchaseUsesCurrentSale,
                       .purchaseRetryNotIdempotent])

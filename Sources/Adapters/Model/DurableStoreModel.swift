@@ -67,6 +67,8 @@ public struct DurableStoreModel: Sendable {
             return .snapshot(DurableSnapshot(purchases: purchases, holds: holds))
         case .purchases(let sale, let user):
             return .purchases((purchasesBySale[sale] ?? []).filter { $0.user == user }.sorted { $0.item < $1.item })
+        case .generation:
+            return .generation(generation)
         }
     }
 

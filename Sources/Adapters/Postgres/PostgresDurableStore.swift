@@ -99,6 +99,7 @@ final class PostgresDriver: ConnectionDriver {
         ("attempt_exists", "SELECT 1 FROM checkout_attempts WHERE attempt_id = $1::text"),
         ("purchase_exists", "SELECT 1 FROM purchases WHERE code = $1::text"),
         ("bump", "UPDATE fence SET generation = generation + 1 WHERE id = 1 RETURNING generation"),
+        ("generation", "SELECT generation FROM fence WHERE id = 1"),
         ("hold_by_code", """
             SELECT user_id, expires_at FROM checkout_attempts
             WHERE code = $1::text AND outcome = 'held' AND expires_at IS NOT NULL ORDER BY seq LIMIT 1
@@ -343,6 +344,8 @@ final class PostgresDriver: ConnectionDriver {
              PGStatement(name: "snapshot_holds", params: [bigintArray(sales), String(after.microseconds)])]
         case .purchases(let sale, let user):
             [PGStatement(name: "user_purchases", params: [String(sale.rawValue), user.rawValue])]
+        case .generation:
+            [PGStatement(name: "generation", params: [])]
         }
     }
 
@@ -358,10 +361,9 @@ final class PostgresDriver: ConnectionDriver {
         do throws(DecodeError) {
             switch request {
             case .bump:
-                guard let text = rows.first?.rows.first?.first ?? nil, let value = Int64(text) else {
-                    throw DecodeError("bump returned no generation (is the fence row seeded?)")
-                }
-                return .success(.generation(Generation(value)))
+                return .success(.generation(try generation(rows, "bump")))
+            case .query(.generation):
+                return .success(.query(.generation(try generation(rows, "generation"))))
             case .query(.codeHistory(let code)):
                 guard rows.count == 2 else { throw DecodeError("code history: \(rows.count) results") }
                 let hold = try rows[0].rows.first.map { row throws(DecodeError) in
@@ -402,6 +404,14 @@ final class PostgresDriver: ConnectionDriver {
             adapterLog("postgres: cannot decode the reply to \(request): \(error)")
             return .failure(.unavailable)
         }
+    }
+
+    /// The single generation value a `bump` or `generation` statement returns.
+    static func generation(_ rows: [PGRows], _ statement: String) throws(DecodeError) -> Generation {
+        guard let text = rows.first?.rows.first?.first ?? nil, let value = Int64(text) else {
+            throw DecodeError("\(statement) returned no generation (is the fence row seeded?)")
+        }
+        return Generation(value)
     }
 
     static func user(_ text: String?) throws(DecodeError) -> UserID {

@@ -93,10 +93,13 @@ public enum DurableQuery: Hashable, Sendable {
     case codeHistory(Code)
     case snapshot(sales: [SaleID], holdsExpiringAfter: Instant)
     case purchases(sale: SaleID, user: UserID)
+    /// The current generation (what `bumpGeneration` last returned), without changing it.
+    case generation
 }
 
 public enum DurableQueryReply: Hashable, Sendable {
     case codeHistory(CodeHistory)
     case snapshot(DurableSnapshot)
     case purchases([Purchase])
+    case generation(Generation)
 }
