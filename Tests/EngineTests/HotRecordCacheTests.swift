@@ -32,15 +32,7 @@ struct HotRecordCacheTests {
             switch step {
             case .call(let call):
                 calls.append(call)
-                let reply: StoreReply
-                switch call {
-                case .hotRead(let r): reply = .hotRead(store.hot.read(r))
-                case .hotCommit(let c): reply = .hotCommit(store.hot.commit(c))
-                case .hotInstall(let i): reply = .hotInstall(store.hot.install(i))
-                case .durableWrite(let w): reply = .durableWrite(store.durable.write(w))
-                case .durableQuery(let q): reply = .durableQuery(store.durable.query(q))
-                case .durableBumpGeneration: reply = .durableGeneration(store.durable.bumpGeneration())
-                }
+                guard let reply = store.hot.apply(call) ?? store.durable.apply(call) else { return (nil, calls) }
                 if call.isHot { cache.learn(call, reply) }
                 step = machine.receive(reply, now: Fixture.t0)
             case .sleep, .awaitRebuild: step = machine.resume(now: Fixture.t0)

@@ -26,8 +26,7 @@ extension StoreFailure: Error {}
 
 /// Waits for a completion-style call (the store answers exactly once, so an unsafe continuation is
 /// enough).
-@inlinable
-func awaitCompletion<Reply: Sendable>(_ start: (@escaping StoreCompletion<Reply>) -> Void) async throws(StoreFailure) -> Reply {
+public func awaitCompletion<Reply: Sendable>(_ start: (@escaping StoreCompletion<Reply>) -> Void) async throws(StoreFailure) -> Reply {
     try await withUnsafeContinuation { continuation in start { continuation.resume(returning: $0) } }.get()
 }
 

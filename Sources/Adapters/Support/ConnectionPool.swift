@@ -64,10 +64,8 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
 
     /// Runs `request` on the least busy connection.
     public func call(_ request: Driver.Request) async throws(StoreFailure) -> Driver.Reply {
-        // Unsafe: the worker answers every job exactly once (answered, timed out, or failed at stop).
-        try await withUnsafeContinuation { continuation in
-            submit(request) { continuation.resume(returning: $0) }
-        }.get()
+        // The worker answers every job exactly once (answered, timed out, or failed at stop).
+        try await awaitCompletion { submit(request, then: $0) }
     }
 
     /// Queues `request` on the least busy connection; `complete` runs exactly once, on that
