@@ -64,7 +64,18 @@ enum LiveStores {
         #expect(status == 0, "\(script) failed with status \(status)")
     }
 
-    static func now() -> Instant {
+    /// The tests' clock: the wall clock shifted, once per run, to one minute after the start of
+    /// an hour, so a test that takes seconds (a Redis restart) never straddles an hourly rollover
+    /// by the chance of when CI ran it.
+    static func now() -> Instant { wallClock() + hourAlignment }
+
+    private static let hourAlignment: TimeSpan = {
+        let now = wallClock()
+        let hourly = SaleCalendar(saleLength: .seconds(3_600))
+        return (hourly.start(of: hourly.sale(at: now)) + .seconds(60)) - now
+    }()
+
+    private static func wallClock() -> Instant {
         Instant(microseconds: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
     }
 }

@@ -59,12 +59,24 @@ enum StoreKind: String, Sendable, CustomStringConvertible {
 
     /// Shared stores outlive a test (and a test run): each test gets sales of its own by running
     /// its clock a random whole number of days ahead, so it never meets another test's items.
+    /// Every kind's clock is also aligned (`hourAlignment`), so no test meets an hourly
+    /// rollover it did not ask for.
     var offset: TimeSpan {
         switch self {
-        case .memory: return .zero
-        case .postgresRedis: return .seconds(86_400) * Int64.random(in: 1...20_000)
+        case .memory: return Self.hourAlignment
+        case .postgresRedis: return Self.hourAlignment + .seconds(86_400) * Int64.random(in: 1...20_000)
         }
     }
+
+    /// A shift, fixed once per test run, that puts the tests' "now" one minute after the start
+    /// of an hour. A test on the wall clock would otherwise fail whenever CI happened to run it
+    /// across the top of an hour (a checkout in one sale, the next request in the next); a run
+    /// of the server tests lasts about a minute, far less than the 59 minutes this leaves.
+    static let hourAlignment: TimeSpan = {
+        let now = WallClock.now()
+        let hourly = SaleCalendar(saleLength: .seconds(3_600))
+        return (hourly.start(of: hourly.sale(at: now)) + .seconds(60)) - now
+    }()
 
     /// The wall clock, shifted by a fresh offset.
     var clock: @Sendable () -> Instant {
