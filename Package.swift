@@ -74,7 +74,9 @@ let package = Package(
         ),
         // The real stores (issue 3): libpq and hiredis as system libraries, one adapter target each.
         .systemLibrary(name: "CLibPQ", path: "Sources/Adapters/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .systemLibrary(name: "CHiredis", path: "Sources/Adapters/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // No pkg-config for hiredis: its .pc file adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning on every build; the shim includes <hiredis/hiredis.h> by path.
+        .systemLibrary(name: "CHiredis", path: "Sources/Adapters/CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // Dedicated connection threads, job queues and batching, shared by both adapters.
         .target(name: "AdapterSupport", dependencies: ["Engine", "Adapters"], path: "Sources/Adapters/Support", swiftSettings: strict),
         .target(
