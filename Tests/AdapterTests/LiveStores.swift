@@ -65,13 +65,13 @@ enum LiveStores {
     }
 
     /// The tests' clock: the wall clock shifted, once per run, to one minute after the start of
-    /// an hour, so a test that takes seconds (a Redis restart) never straddles an hourly rollover
-    /// by the chance of when CI ran it.
+    /// a sale of the default length (an hour), so a test that takes seconds (a Redis restart)
+    /// never straddles a rollover by the chance of when CI ran it.
     static func now() -> Instant { wallClock() + hourAlignment }
 
     private static let hourAlignment: TimeSpan = {
         let now = wallClock()
-        let hourly = SaleCalendar(saleLength: .seconds(3_600))
+        let hourly = SaleCalendar(saleLength: SaleRules().saleLength)
         return (hourly.start(of: hourly.sale(at: now)) + .seconds(60)) - now
     }()
 

@@ -69,12 +69,13 @@ enum StoreKind: String, Sendable, CustomStringConvertible {
     }
 
     /// A shift, fixed once per test run, that puts the tests' "now" one minute after the start
-    /// of an hour. A test on the wall clock would otherwise fail whenever CI happened to run it
-    /// across the top of an hour (a checkout in one sale, the next request in the next); a run
-    /// of the server tests lasts about a minute, far less than the 59 minutes this leaves.
+    /// of a sale of the default length (an hour). A test on the wall clock would otherwise fail
+    /// whenever CI happened to run it across the top of an hour (a checkout in one sale, the next
+    /// request in the next); a run of the server tests lasts about a minute, far less than the
+    /// 59 minutes this leaves.
     static let hourAlignment: TimeSpan = {
         let now = WallClock.now()
-        let hourly = SaleCalendar(saleLength: .seconds(3_600))
+        let hourly = SaleCalendar(saleLength: SaleRules().saleLength)
         return (hourly.start(of: hourly.sale(at: now)) + .seconds(60)) - now
     }()
 
