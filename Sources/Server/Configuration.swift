@@ -1,7 +1,7 @@
 import Engine
 import Logging
 
-/// Everything the server is configured with (SPEC §5): the listening address, the stores, the
+/// Everything the server is configured with (docs/spec.md, "Configuration"): the listening address, the stores, the
 /// sale rules and the log level. Built from environment variables and the equivalent flags;
 /// a flag overrides its variable. An empty variable counts as unset.
 struct ServerConfiguration: Sendable, Equatable {

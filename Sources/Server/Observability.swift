@@ -234,8 +234,8 @@ struct InstrumentedDurableStore: DurableStore {
     func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
         base.query(query, then: metrics.countingFailures(store: "durable", operation: "query", complete))
     }
-    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
-        base.bumpGeneration(then: metrics.countingFailures(store: "durable", operation: "bump_generation", complete))
+    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
+        base.bumpGeneration(bump, then: metrics.countingFailures(store: "durable", operation: "bump_generation", complete))
     }
 }
 

@@ -13,7 +13,7 @@ import Darwin
 struct SaleServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sale-server",
-        abstract: "Serves the flash-sale HTTP API (SPEC.md §2).",
+        abstract: "Serves the flash-sale HTTP API (docs/spec.md).",
         discussion: """
             Every option can also be set by its environment variable (in brackets); an option given on the
             command line overrides the variable. With no DATABASE_URL the server runs on the in-memory store

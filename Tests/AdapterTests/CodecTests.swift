@@ -1,5 +1,5 @@
 import Engine
-import RedisAdapter
+@testable import RedisAdapter
 import Testing
 
 /// The Redis record codec: exact round trips, and clear errors (never a crash) on bad input.
@@ -35,4 +35,10 @@ struct CodecTests {
     func corrupt(text: String) {
         #expect(throws: HotCodecError.self) { try HotValueCodec.decodeRecord(text) }
     }
+}
+
+@Test func runIDIsReadFromInfoServer() {
+    let info = "# Server\r\nredis_version:7.0.15\r\nprocess_id:3991\r\nrun_id:b324e4bd0a622a25fd1743429ab31a823ae6f2a5\r\ntcp_port:63799\r\n"
+    #expect(RedisDriver.runID(fromInfo: info) == "b324e4bd0a622a25fd1743429ab31a823ae6f2a5")
+    #expect(RedisDriver.runID(fromInfo: "# Server\r\nredis_version:7.0.15\r\n") == nil)
 }

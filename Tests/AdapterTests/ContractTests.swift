@@ -105,11 +105,11 @@ extension LiveStoreTests {
                 return replies
             }
         }
-        let first = await writeAll(attempts.map { .attempt($0, fence: Generation(0)) } + purchases.map { .purchase($0, fence: nil) })
+        let first = await writeAll(attempts.map { .attempt($0, fence: Generation(0)) } + purchases.map { .purchase($0, fence: nil, userLimit: 10) })
         #expect(first.allSatisfy { $0 == .written })
-        let again = await writeAll(attempts.map { .attempt($0, fence: Generation(7)) } + purchases.map { .purchase($0, fence: Generation(7)) })
+        let again = await writeAll(attempts.map { .attempt($0, fence: Generation(7)) } + purchases.map { .purchase($0, fence: Generation(7), userLimit: 10) })
         #expect(again.allSatisfy { $0 == .alreadyPresent })
-        let rejected = await writeAll(rivals.map { .purchase($0, fence: nil) })
+        let rejected = await writeAll(rivals.map { .purchase($0, fence: nil, userLimit: 10) })
         #expect(rejected.allSatisfy { $0 == .rejected })
         // Repeats inside one batch: the same attempt twice, and two codes racing for each item.
         let twin = CheckoutAttempt(id: AttemptID.generate(using: &rng), sale: SaleID(5), item: ItemID(99),
@@ -121,7 +121,7 @@ extension LiveStoreTests {
                          user: UserID(unchecked: "racer\(index)"), purchasedAt: Instant(microseconds: Int64(item)))
             }
         }
-        let raced = await writeAll([.attempt(twin, fence: nil), .attempt(twin, fence: nil)] + racers.map { .purchase($0, fence: nil) })
+        let raced = await writeAll([.attempt(twin, fence: nil), .attempt(twin, fence: nil)] + racers.map { .purchase($0, fence: nil, userLimit: 100) })
         #expect(Set(raced[0..<2]) == [.written, .alreadyPresent])
         for pair in stride(from: 2, to: raced.count, by: 2) {
             #expect(Set(raced[pair..<pair + 2]) == [.written, .rejected], "item \(racers[pair - 2].code.item)")
@@ -281,9 +281,11 @@ struct DurableGenerator {
         case 35..<65:
             let hold = pick(holds)
             let purchase = Purchase(code: hold.code, user: chance(80) ? hold.user : pick(users), purchasedAt: instant())
-            return .durableWrite(.purchase(purchase, fence: fence(model.generation)))
+            // Small limits, so the user-limit backstop refuses some purchases.
+            return .durableWrite(.purchase(purchase, fence: fence(model.generation), userLimit: 1 + roll(3)))
         case 65..<70:
-            return .durableBumpGeneration
+            let above = chance(50) ? model.generation : Generation(model.generation.rawValue + Int64(roll(1_000)))
+            return .durableBumpGeneration(GenerationBump(above: above, stride: Int64(1 + roll(1 << 20))))
         case 70..<80:
             return .durableQuery(.codeHistory(pick(holds).code))
         case 80..<90:

@@ -131,7 +131,7 @@ extension LiveStoreTests {
             hot.shutdown()
         }
         let started = ContinuousClock.now
-        await #expect(throws: StoreFailure.unavailable) { try await durable.bumpGeneration() }
+        await #expect(throws: StoreFailure.unavailable) { try await durable.bumpGeneration(GenerationBump(above: Generation(0), stride: 1)) }
         await #expect(throws: StoreFailure.unavailable) { try await hot.read(HotRead(keys: [])) }
         // Through the engine: a definite answer, no hang.
         let driver = RequestDriver(stores: Stores(hot: hot, durable: durable), rules: SaleRules(), clock: { LiveStores.now() })

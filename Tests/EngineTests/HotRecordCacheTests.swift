@@ -15,7 +15,7 @@ struct HotRecordCacheTests {
 
     func installedStore() -> Stores {
         var stores = Stores()
-        let generation = stores.durable.bumpGeneration()
+        let generation = stores.durable.bumpGeneration(GenerationBump(above: Generation(0), stride: 1))
         _ = stores.hot.install(HotInstall(generation: generation, records: [:], sets: [:]))
         return stores
     }

@@ -26,7 +26,9 @@ final class FlakyStores: HotStore, DurableStore {
     func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) { inner.read(read, then: complete) }
     func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) { inner.install(install, then: complete) }
     func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) { inner.query(query, then: complete) }
-    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) { inner.bumpGeneration(then: complete) }
+    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
+        inner.bumpGeneration(bump, then: complete)
+    }
 
     func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
         inner.commit(commit) { [self] result in
@@ -71,6 +73,11 @@ struct MachineTests {
 
     func request(_ user: UserID, _ item: Int) -> CheckoutRequest { CheckoutRequest(user: user, item: ItemID(item)) }
 
+    func currentGeneration() async throws -> Generation {
+        guard case .generation(let generation) = try await stores.query(.generation) else { throw StoreFailure.unavailable }
+        return generation
+    }
+
     @Test func checkoutThenPurchaseIsDurableAndIdempotent() async throws {
         let driver = driver()
         guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 3)) else {
@@ -85,7 +92,8 @@ struct MachineTests {
         }
         #expect(purchase.user == Fixture.alice && purchase.item == ItemID(3))
         #expect(await driver.purchase(hold.code) == .purchased(purchase))
-        #expect(try await stores.query(.codeHistory(hold.code)) == .codeHistory(CodeHistory(hold: hold, purchase: purchase)))
+        let history = try await stores.query(.codeHistory(hold.code))
+        #expect(history == .codeHistory(CodeHistory(hold: hold, purchase: purchase, generation: try await currentGeneration())))
         #expect(await driver.checkout(request(Fixture.bob, 3)) == .refused(.itemSold))
         #expect(await driver.purchase(Code(sale: hold.sale, item: hold.item, nonce: "ZZZZZZZZZZZZZZZZZZZZZZ")) == .unknownCode)
     }
@@ -160,6 +168,37 @@ struct MachineTests {
         }
     }
 
+    /// Redis restarting from an older snapshot: the holds and purchases made after it are gone
+    /// from it, the user's record is older, but nothing of it is believed: every code handed out
+    /// still buys its item, nobody else gets it, and the limit still counts everything.
+    @Test func hotStoreRollbackIsRebuiltFromTheDurableStore() async {
+        let driver = driver()
+        guard case .held(let early) = await driver.checkout(request(Fixture.alice, 4)) else {
+            Issue.record("setup failed")
+            return
+        }
+        let snapshot = stores.inner.saveHotState()
+        guard case .held(let late) = await driver.checkout(request(Fixture.alice, 5)),
+            case .held(let bought) = await driver.checkout(request(Fixture.bob, 6)),
+            case .purchased(let purchase) = await driver.purchase(bought.code)
+        else {
+            Issue.record("setup failed")
+            return
+        }
+        stores.inner.restartHot(from: snapshot)
+        #expect(await driver.checkout(request(UserID(unchecked: "carol"), 5)) == .refused(.itemHeld))
+        #expect(await driver.checkout(request(UserID(unchecked: "carol"), 6)) == .refused(.itemSold))
+        #expect(await driver.checkout(request(UserID(unchecked: "carol"), 4)) == .refused(.itemHeld))
+        #expect(await driver.checkout(request(Fixture.alice, 7)) == .refused(.userLimitReached))
+        #expect(await driver.purchase(bought.code) == .purchased(purchase))
+        for hold in [early, late] {
+            guard case .purchased = await driver.purchase(hold.code) else {
+                Issue.record("code \(hold.code) did not survive the rollback")
+                return
+            }
+        }
+    }
+
     @Test func purchaseLeftHalfDoneIsRolledForward() async throws {
         let driver = driver()
         guard case .held(let hold) = await driver.checkout(request(Fixture.alice, 9)) else {
@@ -168,7 +207,8 @@ struct MachineTests {
         }
         stores.plan.withLock { $0.refusePurchaseWrites = 100 }
         #expect(await driver.purchase(hold.code) == .unavailable)
-        #expect(try await stores.query(.codeHistory(hold.code)) == .codeHistory(CodeHistory(hold: hold, purchase: nil)))
+        let history = try await stores.query(.codeHistory(hold.code))
+        #expect(history == .codeHistory(CodeHistory(hold: hold, purchase: nil, generation: try await currentGeneration())))
         stores.plan.withLock { $0.refusePurchaseWrites = 0 }
         #expect(await driver.reconcile() == .reconciled(1))
         guard case .codeHistory(let history) = try await stores.query(.codeHistory(hold.code)), let purchase = history.purchase else {

@@ -40,9 +40,9 @@ struct PurchaseAndRebuildRulesTests {
     @Test func historyDecidesUnknownExpiredOrCompleted() {
         let hold = F.hold(1, F.bob, expires: F.t0)
         let purchase = Purchase(code: hold.code, user: F.bob, purchasedAt: F.t0)
-        #expect(PurchaseRules.decide(history: CodeHistory(hold: nil, purchase: nil)) == .unknown)
-        #expect(PurchaseRules.decide(history: CodeHistory(hold: hold, purchase: nil)) == .expired)
-        #expect(PurchaseRules.decide(history: CodeHistory(hold: hold, purchase: purchase)) == .completed(purchase))
+        #expect(PurchaseRules.decide(history: CodeHistory(hold: nil, purchase: nil, generation: Generation(1))) == .unknown)
+        #expect(PurchaseRules.decide(history: CodeHistory(hold: hold, purchase: nil, generation: Generation(1))) == .expired)
+        #expect(PurchaseRules.decide(history: CodeHistory(hold: hold, purchase: purchase, generation: Generation(1))) == .completed(purchase))
     }
 
     @Test func rebuildRestoresPurchasesAndTheNewestHoldPerItem() {

@@ -260,8 +260,8 @@ final class SwitchableStores: HotStore, DurableStore {
     func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
         if durableUp(complete) { base.query(query, then: complete) }
     }
-    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
-        if durableUp(complete) { base.bumpGeneration(then: complete) }
+    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
+        if durableUp(complete) { base.bumpGeneration(bump, then: complete) }
     }
 }
 

@@ -11,6 +11,12 @@ public struct DurableStoreModel: Sendable {
     private var purchaseOfItem: [SaleItem: Code] = [:]
     private var holdsBySale: [SaleID: [Hold]] = [:]
     private var purchasesBySale: [SaleID: [Purchase]] = [:]
+    private var purchasesOfUser: [SaleUser: Int] = [:]
+
+    struct SaleUser: Hashable, Sendable {
+        let sale: SaleID
+        let user: UserID
+    }
 
     struct SaleItem: Hashable, Sendable {
         let sale: SaleID
@@ -23,13 +29,14 @@ public struct DurableStoreModel: Sendable {
         switch call {
         case .durableWrite(let write): .durableWrite(self.write(write))
         case .durableQuery(let query): .durableQuery(self.query(query))
-        case .durableBumpGeneration: .durableGeneration(bumpGeneration())
+        case .durableBumpGeneration(let bump): .durableGeneration(bumpGeneration(bump))
         case .hotRead, .hotCommit, .hotInstall: nil
         }
     }
 
     /// Idempotency first (a retry of a committed write is `alreadyPresent` whatever the
-    /// generation now is), then the fence, then the constraints.
+    /// generation now is), then the fence, then the constraints (one purchase per item, then at
+    /// most `userLimit` purchases per user and sale).
     public mutating func write(_ write: DurableWrite) -> DurableWriteReply {
         switch write {
         case .attempt(let attempt, let fence):
@@ -41,11 +48,14 @@ public struct DurableStoreModel: Sendable {
                 holdsBySale[hold.sale, default: []].append(hold)
             }
             return .written
-        case .purchase(let purchase, let fence):
+        case .purchase(let purchase, let fence, let userLimit):
             if purchasesByCode[purchase.code] != nil { return .alreadyPresent }
             if let fence, fence != generation { return .fenced }
             let key = SaleItem(sale: purchase.sale, item: purchase.item)
             if purchaseOfItem[key] != nil { return .rejected }  // UNIQUE (sale_id, item_id)
+            let owner = SaleUser(sale: purchase.sale, user: purchase.user)
+            if purchasesOfUser[owner, default: 0] >= userLimit { return .rejected }  // the limit backstop
+            purchasesOfUser[owner, default: 0] += 1
             purchaseOfItem[key] = purchase.code
             purchasesByCode[purchase.code] = purchase
             purchasesBySale[purchase.sale, default: []].append(purchase)
@@ -56,7 +66,7 @@ public struct DurableStoreModel: Sendable {
     public func query(_ query: DurableQuery) -> DurableQueryReply {
         switch query {
         case .codeHistory(let code):
-            return .codeHistory(CodeHistory(hold: holdsByCode[code], purchase: purchasesByCode[code]))
+            return .codeHistory(CodeHistory(hold: holdsByCode[code], purchase: purchasesByCode[code], generation: generation))
         case .snapshot(let sales, let after):
             var purchases: [Purchase] = []
             var holds: [Hold] = []
@@ -72,14 +82,15 @@ public struct DurableStoreModel: Sendable {
         }
     }
 
-    public mutating func bumpGeneration() -> Generation {
-        generation = Generation(generation.rawValue + 1)
+    public mutating func bumpGeneration(_ bump: GenerationBump) -> Generation {
+        generation = bump.next(after: generation)
         return generation
     }
 
     // MARK: Inspection, for checkers and tests
 
     public func purchases(of sale: SaleID) -> [Purchase] { purchasesBySale[sale] ?? [] }
+    public func purchaseCount(sale: SaleID, user: UserID) -> Int { purchasesOfUser[SaleUser(sale: sale, user: user)] ?? 0 }
     public func purchase(sale: SaleID, item: ItemID) -> Purchase? {
         purchaseOfItem[SaleItem(sale: sale, item: item)].flatMap { purchasesByCode[$0] }
     }

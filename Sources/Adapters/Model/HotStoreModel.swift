@@ -4,16 +4,30 @@ import Engine
 /// what the simulator's Redis does, and what the in-memory adapter is.
 ///
 /// Every operation is atomic by construction (it is one function call on a value).
+///
+/// Identity: `server` is which server process the store is (Redis's `run_id`), new at every
+/// restart; `installedOn` is the server the contents were installed on, kept with the data (so a
+/// restart from an older copy brings back the old one). Contents installed on another server are
+/// an older copy of unknown age, never trusted: the store answers as if it had lost them.
 public struct HotStoreModel: Sendable {
-    /// nil after the store lost its data, until a rebuild installs a new generation.
+    /// nil after the store lost its data, until a rebuild installs a new generation. (Contents not
+    /// installed on the running server keep their generation here but are not served.)
     public private(set) var generation: Generation?
     private var records: [HotKey: Versioned] = [:]
     private var sets: [HotSetKey: Set<ItemID>] = [:]
+    /// The running server's identity; changes with every restart.
+    public private(set) var server: UInt64 = 1
+    /// The server the contents were installed on.
+    private var installedOn: UInt64?
 
     /// A new, empty store. `generation` nil models a Redis that never held this service's data.
     public init(generation: Generation? = nil) {
         self.generation = generation
+        self.installedOn = generation == nil ? nil : server
     }
+
+    /// The generation the store serves: nil when it has none it can vouch for.
+    public var trustedGeneration: Generation? { installedOn == server ? generation : nil }
 
     public mutating func apply(_ call: StoreCall) -> StoreReply? {
         switch call {
@@ -25,7 +39,7 @@ public struct HotStoreModel: Sendable {
     }
 
     public func read(_ read: HotRead) -> HotReadReply {
-        guard let generation else { return .uninitialized }
+        guard let generation = trustedGeneration else { return .uninitialized }
         return .snapshot(HotSnapshot(
             generation: generation,
             records: read.keys.map { records[$0] ?? .absent },
@@ -36,7 +50,7 @@ public struct HotStoreModel: Sendable {
     /// What `commit` would answer, without applying anything. (A put whose key is not guarded is a
     /// blind write; the engine guards every put, and the simulator's planted bugs show why.)
     public func check(_ commit: HotCommit) -> HotCommitReply {
-        guard let generation, generation == commit.generation else { return .fenced }
+        guard let generation = trustedGeneration, generation == commit.generation else { return .fenced }
         for (key, version) in commit.guards where (records[key]?.version ?? 0) != version {
             return .conflict
         }
@@ -55,8 +69,9 @@ public struct HotStoreModel: Sendable {
     }
 
     public mutating func install(_ install: HotInstall) -> HotInstallReply {
-        if let generation, generation >= install.generation { return .superseded }
+        if let generation = trustedGeneration, generation >= install.generation { return .superseded }
         generation = install.generation
+        installedOn = server
         records = install.records.mapValues { Versioned(value: $0, version: 1) }
         sets = install.sets.mapValues { Set($0) }
         return .installed
@@ -65,8 +80,21 @@ public struct HotStoreModel: Sendable {
     /// Redis restarting without persistence.
     public mutating func loseEverything() {
         generation = nil
+        installedOn = nil
         records = [:]
         sets = [:]
+        server += 1
+    }
+
+    /// Redis restarting from `copy`, an older copy of its data (an RDB snapshot, an AOF missing its
+    /// last writes), or a replica holding it promoted: the contents go back, the server is new.
+    /// - Parameter keepingIdentity: the planted bug `identityBlindHotStore`: the restored contents
+    ///   pass for the running server's, as with an adapter that never compared `run_id`.
+    public mutating func restart(from copy: HotStoreModel, keepingIdentity: Bool = false) {
+        let next = max(server, copy.server) + 1
+        self = copy
+        server = next
+        if keepingIdentity, generation != nil { installedOn = next }
     }
 
     // MARK: Inspection, for checkers and tests

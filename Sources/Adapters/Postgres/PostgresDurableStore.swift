@@ -50,8 +50,8 @@ public final class PostgresDurableStore: DurableStore {
         }
     }
 
-    public func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
-        pool.submit(.bump) { result in
+    public func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
+        pool.submit(.bump(bump)) { result in
             complete(result.flatMap { if case .generation(let generation) = $0 { .success(generation) } else { .failure(.unavailable) } })
         }
     }
@@ -60,7 +60,7 @@ public final class PostgresDurableStore: DurableStore {
 enum PGRequest: Sendable {
     case write(DurableWrite)
     case query(DurableQuery)
-    case bump
+    case bump(GenerationBump)
 }
 
 enum PGReply: Sendable {
@@ -87,18 +87,21 @@ final class PostgresDriver: ConnectionDriver {
             ORDER BY n
             ON CONFLICT DO NOTHING RETURNING attempt_id
             """),
+        // The user-limit backstop is the trigger of migrations/002_durable_user_limit.sql.
         ("insert_purchases", """
-            INSERT INTO purchases (code, sale_id, item_id, user_id, purchased_at)
-            SELECT c, s, i, u, t
-            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
-                 WITH ORDINALITY AS w(c, s, i, u, t, f, n)
+            INSERT INTO purchases (code, sale_id, item_id, user_id, purchased_at, user_limit)
+            SELECT c, s, i, u, t, l
+            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::int[])
+                 WITH ORDINALITY AS w(c, s, i, u, t, f, l, n)
             WHERE f IS NULL OR f = (SELECT generation FROM fence WHERE id = 1)
             ORDER BY n
             ON CONFLICT DO NOTHING RETURNING code
             """),
         ("attempt_exists", "SELECT 1 FROM checkout_attempts WHERE attempt_id = $1::text"),
         ("purchase_exists", "SELECT 1 FROM purchases WHERE code = $1::text"),
-        ("bump", "UPDATE fence SET generation = generation + 1 WHERE id = 1 RETURNING generation"),
+        ("bump", """
+            UPDATE fence SET generation = greatest(generation, $1::bigint) + $2::bigint WHERE id = 1 RETURNING generation
+            """),
         ("generation", "SELECT generation FROM fence WHERE id = 1"),
         ("hold_by_code", """
             SELECT user_id, expires_at FROM checkout_attempts
@@ -151,7 +154,8 @@ final class PostgresDriver: ConnectionDriver {
             switch request {
             case .write(let write): writes.append((index, write))
             case .query(let query): others.append((index, Self.statements(for: query)))
-            case .bump: others.append((index, [PGStatement(name: "bump", params: [])]))
+            case .bump(let bump):
+                others.append((index, [PGStatement(name: "bump", params: [String(bump.above.rawValue), String(bump.stride)])]))
             }
         }
         // A consistent order of inserts across batches, so two batches never wait on each other's
@@ -190,7 +194,7 @@ final class PostgresDriver: ConnectionDriver {
     static func lockOrder(_ write: DurableWrite) -> (Int, String, Int64, Int) {
         switch write {
         case .attempt(let attempt, _): (0, attempt.id.rawValue, 0, 0)
-        case .purchase(let purchase, _): (1, purchase.code.text, purchase.sale.rawValue, purchase.item.rawValue)
+        case .purchase(let purchase, _, _): (1, purchase.code.text, purchase.sale.rawValue, purchase.item.rawValue)
         }
     }
 
@@ -198,7 +202,7 @@ final class PostgresDriver: ConnectionDriver {
     /// first), each returning the keys it inserted.
     static func writeGroup(_ writes: [DurableWrite]) -> [PGStatement] {
         var attempts: [[String?]] = Array(repeating: [], count: 9)
-        var purchases: [[String?]] = Array(repeating: [], count: 6)
+        var purchases: [[String?]] = Array(repeating: [], count: 7)
         for write in writes {
             switch write {
             case .attempt(let a, let fence):
@@ -208,10 +212,10 @@ final class PostgresDriver: ConnectionDriver {
                     fence.map { String($0.rawValue) },
                 ]
                 for (column, value) in row.enumerated() { attempts[column].append(value) }
-            case .purchase(let p, let fence):
+            case .purchase(let p, let fence, let userLimit):
                 let row: [String?] = [
                     p.code.text, String(p.sale.rawValue), String(p.item.rawValue), p.user.rawValue,
-                    String(p.purchasedAt.microseconds), fence.map { String($0.rawValue) },
+                    String(p.purchasedAt.microseconds), fence.map { String($0.rawValue) }, String(userLimit),
                 ]
                 for (column, value) in row.enumerated() { purchases[column].append(value) }
             }
@@ -256,6 +260,10 @@ final class PostgresDriver: ConnectionDriver {
             if case .failed(let state, let message) = outcome {
                 // The transaction was rolled back: nothing of this batch was written.
                 if writes.count > 1 { return retryOneByOne(writes, deadline: deadline) }
+                if state == "23514", case .purchase = writes[0] {
+                    adapterLog("postgres: purchase refused by the user-limit backstop: \(message)")
+                    return [.success(.rejected)]
+                }
                 adapterLog("postgres: write refused (\(state)): \(message)")
             } else {
                 adapterLog("postgres: unexpected write batch result")
@@ -272,7 +280,7 @@ final class PostgresDriver: ConnectionDriver {
         for (index, write) in writes.enumerated() {
             let written = switch write {
             case .attempt(let attempt, _): insertedAttempts.remove(attempt.id.rawValue) != nil
-            case .purchase(let purchase, _): insertedPurchases.remove(purchase.code.text) != nil
+            case .purchase(let purchase, _, _): insertedPurchases.remove(purchase.code.text) != nil
             }
             if written {
                 replies[index] = .success(.written)
@@ -285,7 +293,7 @@ final class PostgresDriver: ConnectionDriver {
                 } else {
                     checks.append((index, PGStatement(name: "attempt_exists", params: [attempt.id.rawValue])))
                 }
-            case .purchase(let purchase, _):
+            case .purchase(let purchase, _, _):
                 checks.append((index, PGStatement(name: "purchase_exists", params: [purchase.code.text])))
             }
         }
@@ -309,7 +317,7 @@ final class PostgresDriver: ConnectionDriver {
                 }
                 switch writes[check.index] {
                 case .attempt: replies[check.index] = .success(.fenced)
-                case .purchase(_, let fence):
+                case .purchase(_, let fence, _):
                     let current = fence == nil || fence?.rawValue == generation
                     replies[check.index] = .success(current ? .rejected : .fenced)
                 }
@@ -338,7 +346,8 @@ final class PostgresDriver: ConnectionDriver {
         switch query {
         case .codeHistory(let code):
             [PGStatement(name: "hold_by_code", params: [code.text]),
-             PGStatement(name: "purchase_by_code", params: [code.text])]
+             PGStatement(name: "purchase_by_code", params: [code.text]),
+             PGStatement(name: "generation", params: [])]
         case .snapshot(let sales, let after):
             [PGStatement(name: "snapshot_purchases", params: [bigintArray(sales)]),
              PGStatement(name: "snapshot_holds", params: [bigintArray(sales), String(after.microseconds)])]
@@ -365,14 +374,15 @@ final class PostgresDriver: ConnectionDriver {
             case .query(.generation):
                 return .success(.query(.generation(try generation(rows, "generation"))))
             case .query(.codeHistory(let code)):
-                guard rows.count == 2 else { throw DecodeError("code history: \(rows.count) results") }
+                guard rows.count == 3 else { throw DecodeError("code history: \(rows.count) results") }
                 let hold = try rows[0].rows.first.map { row throws(DecodeError) in
                     Hold(code: code, user: try user(row[0]), expiresAt: try instant(row[1]))
                 }
                 let purchase = try rows[1].rows.first.map { row throws(DecodeError) in
                     Purchase(code: code, user: try user(row[0]), purchasedAt: try instant(row[1]))
                 }
-                return .success(.query(.codeHistory(CodeHistory(hold: hold, purchase: purchase))))
+                let current = try generation([rows[2]], "generation")
+                return .success(.query(.codeHistory(CodeHistory(hold: hold, purchase: purchase, generation: current))))
             case .query(.snapshot(let sales, _)):
                 guard rows.count == 2 else { throw DecodeError("snapshot: \(rows.count) results") }
                 var purchasesBySale: [SaleID: [Purchase]] = [:]

@@ -62,6 +62,12 @@ public struct RedisEndpoint: Sendable, Equatable {
 
 /// One hiredis connection, confined to its worker thread. Sends a whole batch with
 /// `redisAppendCommandArgv` × n, then reads `redisGetReply` × n: one round trip.
+///
+/// On every (re)connection it learns the server's `run_id` (new at every Redis restart, and
+/// different on a promoted replica) and passes it to every script as `ARGV[1]`: the scripts
+/// serve only contents installed on that very server (see `LuaScripts`). It also refuses a
+/// Redis that may evict keys (`maxmemory-policy` other than `noeviction`): an evicted record
+/// would silently free a held item or forget a user's holds.
 final class RedisDriver: ConnectionDriver {
     typealias Request = RedisRequest
     typealias Reply = RedisValue
@@ -71,6 +77,8 @@ final class RedisDriver: ConnectionDriver {
     private let scripts: [RedisScript]
     private var context: UnsafeMutablePointer<redisContext>?
     private var shas: [RedisScript: String] = [:]
+    /// The connected server's `run_id`.
+    private var serverID = ""
     private var loggedDown = false
 
     init(endpoint: RedisEndpoint, connectTimeout: Duration, scripts: [RedisScript]) {
@@ -110,7 +118,7 @@ final class RedisDriver: ConnectionDriver {
             guard case .success(.error(let message)) = results[index], message.hasPrefix("NOSCRIPT"),
                 case .script(let script, let keys, let args) = request
             else { continue }
-            results[index] = exchange([["EVAL", script.source, String(keys.count)] + keys + args])[0]
+            results[index] = exchange([["EVAL", script.source, String(keys.count)] + keys + [serverID] + args])[0]
         }
         return results
     }
@@ -119,7 +127,7 @@ final class RedisDriver: ConnectionDriver {
         switch request {
         case .command(let argv): argv
         case .script(let script, let keys, let args):
-            ["EVALSHA", shas[script] ?? "unloaded", String(keys.count)] + keys + args
+            ["EVALSHA", shas[script] ?? "unloaded", String(keys.count)] + keys + [serverID] + args
         }
     }
 
@@ -174,7 +182,11 @@ final class RedisDriver: ConnectionDriver {
         var setup: [[String]] = []
         if endpoint.database != 0 { setup.append(["SELECT", String(endpoint.database)]) }
         setup += scripts.map { ["SCRIPT", "LOAD", $0.source] }
-        let replies = exchange(setup)
+        setup.append(["INFO", "server"])
+        setup.append(["CONFIG", "GET", "maxmemory-policy"])
+        var replies = exchange(setup)
+        let policyReply = replies.popLast()
+        let infoReply = replies.popLast()
         let loads = replies.suffix(scripts.count)
         let ok = replies.allSatisfy { reply in
             guard case .success(let value) = reply else { return false }
@@ -185,10 +197,28 @@ final class RedisDriver: ConnectionDriver {
             close()
             throw ConnectError(message: "setup failed: \(replies)")
         }
+        guard case .success(.string(let info))? = infoReply, let runID = Self.runID(fromInfo: info) else {
+            close()
+            throw ConnectError(message: "INFO server gave no run_id: \(String(describing: infoReply))")
+        }
+        if case .success(.array(let pair))? = policyReply, pair.count == 2, case .string(let policy) = pair[1], policy != "noeviction" {
+            close()
+            throw ConnectError(message: "maxmemory-policy is \(policy); this service needs noeviction (an evicted key would free a held item)")
+        }
+        serverID = runID
         shas = [:]
         for (script, reply) in zip(scripts, loads) {
             if case .success(.string(let sha)) = reply { shas[script] = sha }
         }
+    }
+
+    /// The `run_id:` line of an `INFO server` reply.
+    static func runID(fromInfo info: String) -> String? {
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {  // "\r\n" is one Character
+            let id = line.dropFirst("run_id:".count)
+            return id.isEmpty ? nil : String(id)
+        }
+        return nil
     }
 
     private func setTimeout(until deadline: ContinuousClock.Instant) -> Bool {

@@ -5,7 +5,11 @@ import Engine
 /// The hot store on Redis (through hiredis): the semantics of `HotStoreModel`.
 ///
 /// Key layout (prefix `fs` by default):
-/// - `fs:gen`: the current generation; absent = this Redis lost (or never had) our data.
+/// - `fs:gen`: `<generation> <run_id>`, the current generation and the `run_id` of the Redis server
+///   it was installed on. Absent = this Redis lost (or never had) our data; another `run_id` = this
+///   Redis restarted (from an RDB snapshot or AOF that may lack the latest writes) or is a promoted
+///   replica (that may have lagged): either way its contents may be older than what was
+///   acknowledged, so the scripts serve none of them and the engine rebuilds from PostgreSQL.
 /// - `fs:g{gen}:item:{sale}:{item}`, `fs:g{gen}:user:{sale}:{user}`: records, `<version>|<payload>`
 ///   (see `HotValueCodec`); a tombstone is a version with an empty payload.
 /// - `fs:g{gen}:sold:{sale}`, `fs:g{gen}:pending:{sale}`: sets of item ids.
@@ -13,9 +17,12 @@ import Engine
 /// Every operation is one generic Lua script, so it is atomic on the server: READ (generation,
 /// records, set sizes and members), COMMIT (generation check, every guard's version, then the
 /// puts at guard version + 1 and the set changes), INSTALL (fills a new generation's namespace
-/// in chunks, then flips `fs:gen` only if it is still absent or lower). Nothing reads a
-/// namespace before its flip, so a half-done install is invisible. The scripts decide nothing
-/// about sales: they compare versions and generations.
+/// in chunks, each recorded in the namespace's `chunks` set, then flips `fs:gen` only if it is
+/// still absent, lower or installed on another server, and only if every chunk is there: a Redis
+/// that restarted between two chunks refuses the flip). Nothing reads a namespace before its flip,
+/// so a half-done install is invisible. Every script gets the connection's `run_id` as `ARGV[1]`
+/// (`RedisDriver`). The scripts decide nothing about sales: they compare versions, generations
+/// and server identities.
 ///
 /// Record and set keys expire `recordTTL` after their last write, which collects the namespaces
 /// of old generations. It must exceed the life of any sale's records (sale length + hold TTL +
@@ -170,13 +177,17 @@ public final class RedisHotStore: HotStore {
     private func installChunks(_ chunks: [[String]], generation: Generation, from index: Int,
                                then complete: @escaping StoreCompletion<HotInstallReply>) {
         let flip = index == chunks.count - 1
-        let args = [namespacePrefix, String(generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0"] + chunks[index]
+        let args = [namespacePrefix, String(generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0", String(index),
+                    String(chunks.count)] + chunks[index]
         run(LuaScripts.install, args: args) { [self] result in
             switch result {
             case .failure(let failure): complete(.failure(failure))
             case .success(.string("installed")):
                 if flip { complete(.success(.installed)) } else { installChunks(chunks, generation: generation, from: index + 1, then: complete) }
             case .success(.string("superseded")): complete(.success(.superseded))
+            case .success(.string("incomplete")):
+                adapterLog("redis: install of generation \(generation) lost chunks (Redis restarted during it?)")
+                complete(.failure(.unavailable))
             case .success(let other):
                 adapterLog("redis: unexpected INSTALL reply \(other)")
                 complete(.failure(.unavailable))
@@ -195,16 +206,26 @@ public final class RedisHotStore: HotStore {
     }
 }
 
-/// The generic scripts. KEYS[1] is the generation key; ARGV[1] the namespace prefix (`fs:g`).
-/// Record and set keys are built inside the scripts from the generation they read, which is what
-/// makes "same generation" and "the guarded versions" one atomic check (single Redis, not Cluster).
+/// The generic scripts. KEYS[1] is the generation key; ARGV[1] the connected server's `run_id`
+/// (added by `RedisDriver`); ARGV[2] the namespace prefix (`fs:g`). Record and set keys are built
+/// inside the scripts from the generation they read, which is what makes "same generation, same
+/// server" and "the guarded versions" one atomic check (single Redis, not Cluster).
 enum LuaScripts {
+    /// Lua shared by READ and COMMIT: the generation the store serves, in `gen`, or nil when
+    /// `fs:gen` is absent or was installed on another server (an older copy of unknown age).
+    static let servedGeneration = """
+        local gen, owner
+        local current = redis.call('GET', KEYS[1])
+        if current then gen, owner = string.match(current, '^(%d+) (%S+)$') end
+        if owner ~= ARGV[1] then gen = nil end
+        """
+
     static let read = RedisScript(name: "READ", source: """
-        local gen = redis.call('GET', KEYS[1])
+        \(servedGeneration)
         if not gen then return false end
-        local p = ARGV[1] .. gen .. ':'
-        local nk, nc, nm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-        local i = 5
+        local p = ARGV[2] .. gen .. ':'
+        local nk, nc, nm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+        local i = 6
         local records, counts, members = {}, {}, {}
         for k = 1, nk do records[k] = redis.call('GET', p .. ARGV[i]) or ''; i = i + 1 end
         for k = 1, nc do counts[k] = redis.call('SCARD', p .. ARGV[i]); i = i + 1 end
@@ -227,11 +248,11 @@ enum LuaScripts {
         """
 
     static let commit = RedisScript(name: "COMMIT", source: """
-        local gen = redis.call('GET', KEYS[1])
-        if (not gen) or gen ~= ARGV[2] then return 'fenced' end
-        local p = ARGV[1] .. gen .. ':'
-        local ttl = tonumber(ARGV[3])
-        local i = 4
+        \(servedGeneration)
+        if (not gen) or gen ~= ARGV[3] then return 'fenced' end
+        local p = ARGV[2] .. gen .. ':'
+        local ttl = tonumber(ARGV[4])
+        local i = 5
         local n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do
           local v = redis.call('GET', p .. ARGV[i])
@@ -252,17 +273,24 @@ enum LuaScripts {
         return 'committed'
         """)
 
+    /// ARGV: run_id, prefix, new generation, ttl, flip (1 on the last chunk), chunk index, chunk
+    /// count, then the chunk's records and sets.
     static let install = RedisScript(name: "INSTALL", source: """
-        local gen = redis.call('GET', KEYS[1])
-        local new = ARGV[2]
+        \(servedGeneration)
+        local new = ARGV[3]
         if gen and tonumber(gen) >= tonumber(new) then return 'superseded' end
-        local p = ARGV[1] .. new .. ':'
-        local ttl = tonumber(ARGV[3])
-        local i = 5
+        local p = ARGV[2] .. new .. ':'
+        local ttl = tonumber(ARGV[4])
+        local i = 8
         local n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
         \(addToSets)
-        if ARGV[4] == '1' then redis.call('SET', KEYS[1], new) end
+        redis.call('SADD', p .. 'chunks', ARGV[6])
+        redis.call('EXPIRE', p .. 'chunks', ttl)
+        if ARGV[5] == '1' then
+          if redis.call('SCARD', p .. 'chunks') ~= tonumber(ARGV[7]) then return 'incomplete' end
+          redis.call('SET', KEYS[1], new .. ' ' .. ARGV[1])
+        end
         return 'installed'
         """)
 

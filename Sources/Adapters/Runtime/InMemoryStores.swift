@@ -34,12 +34,22 @@ public final class InMemoryStores: HotStore, DurableStore {
         complete(.success(durableModel.withLock { $0.query(query) }))
     }
 
-    public func bumpGeneration(then complete: @escaping StoreCompletion<Generation>) {
-        complete(.success(durableModel.withLock { $0.bumpGeneration() }))
+    public func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
+        complete(.success(durableModel.withLock { $0.bumpGeneration(bump) }))
     }
 
     /// Simulates Redis restarting empty (for tests of the rebuild path).
     public func loseHotState() {
         hotModel.withLock { $0.loseEverything() }
+    }
+
+    /// A copy of the hot store's data, as an RDB snapshot would save it (for tests of rollbacks).
+    public func saveHotState() -> HotStoreModel {
+        hotModel.withLock { $0 }
+    }
+
+    /// Simulates Redis restarting from the older copy `saved` (for tests of rollbacks).
+    public func restartHot(from saved: HotStoreModel) {
+        hotModel.withLock { $0.restart(from: saved) }
     }
 }

@@ -19,7 +19,7 @@ public protocol HotStore: Sendable {
 public protocol DurableStore: Sendable {
     func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>)
     func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>)
-    func bumpGeneration(then complete: @escaping StoreCompletion<Generation>)
+    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>)
 }
 
 extension StoreFailure: Error {}
@@ -49,8 +49,8 @@ extension DurableStore {
     public func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
         try await awaitCompletion { self.query(query, then: $0) }
     }
-    public func bumpGeneration() async throws(StoreFailure) -> Generation {
-        try await awaitCompletion { self.bumpGeneration(then: $0) }
+    public func bumpGeneration(_ bump: GenerationBump) async throws(StoreFailure) -> Generation {
+        try await awaitCompletion { self.bumpGeneration(bump, then: $0) }
     }
 }
 
@@ -72,7 +72,7 @@ public struct Stores: Sendable {
         case .hotInstall(let install): hot.install(install) { complete(Self.reply($0, StoreReply.hotInstall)) }
         case .durableWrite(let write): durable.write(write) { complete(Self.reply($0, StoreReply.durableWrite)) }
         case .durableQuery(let query): durable.query(query) { complete(Self.reply($0, StoreReply.durableQuery)) }
-        case .durableBumpGeneration: durable.bumpGeneration { complete(Self.reply($0, StoreReply.durableGeneration)) }
+        case .durableBumpGeneration(let bump): durable.bumpGeneration(bump) { complete(Self.reply($0, StoreReply.durableGeneration)) }
         }
     }
 

@@ -1,6 +1,6 @@
 /// The configurable rules of every sale: sizes, limits and durations.
 ///
-/// Defaults follow SPEC.md §1; every value can be changed in tests, the simulator and production.
+/// Defaults follow docs/spec.md ("The sale"); every value can be changed in tests, the simulator and production.
 public struct SaleRules: Sendable, Equatable {
     /// Items in each sale, ids `1…itemsPerSale`.
     public var itemsPerSale: Int = 10_000

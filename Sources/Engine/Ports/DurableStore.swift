@@ -50,8 +50,34 @@ public struct CheckoutAttempt: Hashable, Sendable {
 public enum DurableWrite: Hashable, Sendable {
     /// Records an attempt; with a fence, only while the durable generation equals it.
     case attempt(CheckoutAttempt, fence: Generation?)
-    /// Records a purchase; with a fence, only while the durable generation equals it.
-    case purchase(Purchase, fence: Generation?)
+    /// Records a purchase; with a fence, only while the durable generation equals it; and only if
+    /// its user then owns fewer than `userLimit` purchases of its sale (the durable backstop of
+    /// the user limit: the hot store decides it, the durable store refuses to record a breach).
+    case purchase(Purchase, fence: Generation?, userLimit: Int)
+}
+
+/// How a rebuild asks for its new generation: strictly above both the durable store's current
+/// generation and `above` (the generation the rebuilder found in the hot store, which may belong
+/// to another database or a later moment), by `stride`, a random step drawn by the rebuilder.
+///
+/// Drawn, not counted: two databases that each bumped their generation a few times would
+/// otherwise hold the same small numbers, and a Redis that served one of them would look like it
+/// belongs to the other. With a random stride of up to 2^32, generations of different databases
+/// meet with negligible probability, so a generation names the durable store it came from.
+public struct GenerationBump: Hashable, Sendable {
+    public var above: Generation
+    public var stride: Int64
+
+    public init(above: Generation, stride: Int64) {
+        precondition(stride >= 1, "a bump moves the generation forward")
+        self.above = above
+        self.stride = stride
+    }
+
+    /// The generation a store whose current one is `current` moves to.
+    public func next(after current: Generation) -> Generation {
+        Generation(max(current.rawValue, above.rawValue) &+ stride)
+    }
 }
 
 public enum DurableWriteReply: Hashable, Sendable {
@@ -61,19 +87,24 @@ public enum DurableWriteReply: Hashable, Sendable {
     case alreadyPresent
     /// The durable generation moved on: nothing was written.
     case fenced
-    /// A schema constraint refused the write (another purchase holds this item): the last line of
-    /// defence caught a bug. Nothing was written.
+    /// A schema constraint refused the write (another purchase holds this item, or the user
+    /// already owns `userLimit` items of the sale): the last line of defence caught a bug or an
+    /// undetected loss of hot state. Nothing was written.
     case rejected
 }
 
-/// What the durable store knows of one code.
+/// What the durable store knows of one code, and its generation when it was asked: an answer
+/// drawn from the history (`404`, `410`) is only given if the hot record it complements was read
+/// from that generation, so a hot store that belongs elsewhere never turns a live code away.
 public struct CodeHistory: Hashable, Sendable {
     public var hold: Hold?
     public var purchase: Purchase?
+    public var generation: Generation
 
-    public init(hold: Hold?, purchase: Purchase?) {
+    public init(hold: Hold?, purchase: Purchase?, generation: Generation) {
         self.hold = hold
         self.purchase = purchase
+        self.generation = generation
     }
 }
 

@@ -4,11 +4,16 @@
 /// It decides nothing: the engine reads, decides, and submits a `HotCommit` whose guards say
 /// "only if nothing I read has changed". The store applies all of it atomically or none of it.
 ///
-/// Generation: the hot store can lose everything (Redis restarting empty). A store that lost its
-/// data has no generation, and answers every operation with `.uninitialized` until the engine
-/// rebuilds it from the durable store and installs a new, higher generation. Every commit carries
-/// the generation its decision was read under, so a decision made on a view that has since been
-/// replaced is refused (`.fenced`) instead of applied.
+/// Generation: the hot store can lose everything (Redis restarting empty) or only its latest
+/// writes (Redis restarting from an older RDB snapshot or AOF, a failover to a replica that lagged).
+/// Its contents are bound to the server that installed them (in Redis, its `run_id`): a store
+/// that lost its data, or holds contents installed on another server process and so cannot vouch
+/// that they are the latest, answers every operation with `.uninitialized` until the engine
+/// rebuilds it from the durable store and installs a new generation. Every commit carries the
+/// generation its decision was read under, so a decision made on a view that has since been
+/// replaced is refused (`.fenced`) instead of applied; and every durable write carries it too, so
+/// a hot store whose generation is not the durable store's (one that served another database, or
+/// a later moment of a restored one) gets nothing acknowledged and is rebuilt.
 
 /// The generation of the hot store's contents; bumped in the durable store by every rebuild.
 public struct Generation: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -108,7 +113,8 @@ public struct HotSnapshot: Hashable, Sendable {
 
 public enum HotReadReply: Hashable, Sendable {
     case snapshot(HotSnapshot)
-    /// The store has no generation (it lost its data): rebuild before acting.
+    /// The store has no generation it can vouch for (it lost its data, or came back with an older
+    /// copy of it): rebuild before acting.
     case uninitialized
 }
 
@@ -142,7 +148,8 @@ public enum HotCommitReply: Hashable, Sendable {
 }
 
 /// Replaces the whole contents of the hot store with a state rebuilt from the durable store,
-/// under `generation`, unless the store already has that generation or a higher one.
+/// under `generation`, unless the store already has that generation or a higher one installed on
+/// the running server (contents it cannot vouch for are replaced whatever their generation).
 public struct HotInstall: Hashable, Sendable {
     public var generation: Generation
     public var records: [HotKey: HotValue]

@@ -9,8 +9,9 @@ public enum StoreCall: Hashable, Sendable {
     case hotInstall(HotInstall)
     case durableWrite(DurableWrite)
     case durableQuery(DurableQuery)
-    /// Atomically increments the durable generation and returns the new value.
-    case durableBumpGeneration
+    /// Atomically moves the durable generation past both its current value and `bump.above`,
+    /// and returns the new value (`GenerationBump`).
+    case durableBumpGeneration(GenerationBump)
 
     /// Which store this call goes to.
     public var isHot: Bool {

@@ -27,8 +27,10 @@ public enum CheckoutResult: Hashable, Sendable {
 /// - A compare-and-set whose reply was lost is resolved by reading again: if it took effect, the
 ///   item shows this user's live hold and the same code is handed out (`reaffirm`).
 /// - The attempt is written under its attempt id, so a retried write is recognised.
-/// - A hold is written to the durable store fenced by the generation it was decided under, so a
-///   hold decided on a hot view that a rebuild replaced never becomes durable.
+/// - Every attempt (a hold or a refusal) is written to the durable store fenced by the generation
+///   it was decided under, so nothing decided on a hot view that a rebuild replaced, or on a hot
+///   store that belongs to another database, is ever answered. A fenced write asks for a rebuild
+///   (which finds nothing to do if another one already replaced the view) and decides again.
 /// - Crash after the compare-and-set and before the durable write: the hold was never handed out;
 ///   it expires like an abandoned hold (or a retry of the same user hands it out, durably).
 /// - With a `guess` (what the instance remembers, `HotRecordCache`), a decision to hold is
@@ -155,8 +157,13 @@ public struct CheckoutMachine: Sendable {
         case (.persisting(_, let result), .durableWrite(.written)), (.persisting(_, let result), .durableWrite(.alreadyPresent)):
             state = .done
             return .respond(result, followUp: nil)
-        case (.persisting, .durableWrite(.fenced)), (.persisting, .durableWrite(.rejected)):
-            // The hot view this hold was decided on has been replaced: decide again on the new one.
+        case (.persisting, .durableWrite(.fenced)):
+            // The hot view this attempt was decided on is not the durable store's (replaced by a
+            // rebuild, or foreign): make sure the hot store is rebuilt, then decide again.
+            guard budget.allowRestart() else { return giveUp() }
+            state = .awaitingRebuild
+            return .awaitRebuild
+        case (.persisting, .durableWrite(.rejected)):
             return restart()
         case (.persisting(let attempt, let result), .failed):
             return backoff(then: .persist(attempt, result))
@@ -195,7 +202,7 @@ public struct CheckoutMachine: Sendable {
         generationOfCommit = snapshot.generation
         switch decision {
         case .refuse(let outcome):
-            return persist(makeAttempt(outcome, hold: nil), .refused(outcome), fence: nil)
+            return persist(makeAttempt(outcome, hold: nil), .refused(outcome), fence: snapshot.generation)
         case .reaffirm(let hold):
             return persist(makeAttempt(.held, hold: hold), .held(hold), fence: snapshot.generation)
         case .resolveSlots(let keys):
@@ -214,7 +221,7 @@ public struct CheckoutMachine: Sendable {
     }
 
     func fence(for attempt: CheckoutAttempt) -> Generation? {
-        attempt.outcome == .held ? generationOfCommit : nil
+        generationOfCommit
     }
 
     mutating func persist(_ attempt: CheckoutAttempt, _ result: CheckoutResult, fence: Generation?) -> Step<CheckoutResult> {

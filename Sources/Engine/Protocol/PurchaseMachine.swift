@@ -13,8 +13,11 @@ public enum PurchaseResult: Hashable, Sendable {
 ///
 /// Order and idempotency:
 /// - The compare-and-set on the item record is the linearization point.
-/// - The purchase is durable in the durable store (idempotent by code, fenced by generation)
-///   before `200` is answered.
+/// - The purchase is durable in the durable store (idempotent by code, fenced by generation,
+///   refused if it would take its user past the limit) before `200` is answered.
+/// - A `404` or `410` drawn from the durable history is given only if the hot record it explains
+///   was read from the durable store's generation; a fenced write or a history from another
+///   generation asks for a rebuild and decides again.
 /// - A retry after a lost reply finds the item sold with this code and answers the same purchase,
 ///   after writing it durably again (a no-op if it was).
 /// - Crash between the compare-and-set and the durable write: the item stays in `pending`; the
@@ -47,6 +50,7 @@ public struct PurchaseMachine: Sendable {
 
     public let code: Code
     let calendar: SaleCalendar
+    let userLimit: Int
     let policy: ProtocolPolicy
     var budget: RetryBudget
     var state: State = .idle
@@ -59,6 +63,7 @@ public struct PurchaseMachine: Sendable {
                 guess: HotSnapshot? = nil) {
         self.code = code
         self.calendar = SaleCalendar(saleLength: rules.saleLength)
+        self.userLimit = rules.userLimit
         self.policy = policy
         self.budget = RetryBudget(policy: policy, seed: random.next())
         self.guess = guess
@@ -130,7 +135,7 @@ public struct PurchaseMachine: Sendable {
             (.speculating(let purchase, let generation), .hotCommit(.committed)):
             if policy.plantedBug == .ackBeforeDurable {
                 state = .done
-                return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation)))
+                return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation, userLimit: userLimit)))
             }
             return persist(purchase, fence: generation)
         case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .failed(.timeout)):
@@ -159,7 +164,9 @@ public struct PurchaseMachine: Sendable {
         case (.confirming(let purchase, let fence), .failed):
             return backoff(then: .confirm(purchase, fence))
         case (.persisting, .durableWrite(.fenced)):
-            return restart(now: now)
+            // The hot view this purchase was decided on is not the durable store's: make sure the
+            // hot store is rebuilt, then decide again (a purchase already sold there is found sold).
+            return awaitRebuild()
         case (.persisting, .durableWrite(.rejected)):
             // The schema's last line of defence refused a second purchase of this item: a bug
             // upstream. Promise nothing.
@@ -169,6 +176,9 @@ public struct PurchaseMachine: Sendable {
             return backoff(then: .persist(purchase, fence))
 
         case (.consulting(let key, let record, let generation), .durableQuery(.codeHistory(let history))):
+            // The hot record that did not know this code came from a hot store whose generation is
+            // not the durable store's: it may be foreign or replaced, so its silence proves nothing.
+            if history.generation != generation { return awaitRebuild() }
             if policy.plantedBug == .purchaseSkipsHoldCheck,
                 case .buy(let purchase, let commit)? = PurchaseRules.buyIgnoringHotRecord(
                     history: history, key: key, record: record, now: now, generation: generation)
@@ -209,7 +219,7 @@ public struct PurchaseMachine: Sendable {
     mutating func persist(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
         state = .persisting(purchase, fence)
         let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
-        return .call(.durableWrite(.purchase(purchase, fence: effectiveFence)))
+        return .call(.durableWrite(.purchase(purchase, fence: effectiveFence, userLimit: userLimit)))
     }
 
     mutating func confirm(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
@@ -229,6 +239,12 @@ public struct PurchaseMachine: Sendable {
     mutating func consult(_ key: HotKey, _ record: Versioned, _ generation: Generation) -> Step<PurchaseResult> {
         state = .consulting(key, record, generation)
         return .call(.durableQuery(.codeHistory(code)))
+    }
+
+    mutating func awaitRebuild() -> Step<PurchaseResult> {
+        guard budget.allowRestart() else { return finish(.unavailable) }
+        state = .awaitingRebuild
+        return .awaitRebuild
     }
 
     mutating func restart(now: Instant) -> Step<PurchaseResult> {

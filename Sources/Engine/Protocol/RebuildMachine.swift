@@ -5,10 +5,16 @@ public enum RebuildResult: Hashable, Sendable {
     case failed
 }
 
-/// Rebuilds the hot store from the durable store after it lost its data (Redis restarted empty).
+/// Rebuilds the hot store from the durable store when it cannot be trusted: it lost its data or
+/// came back with an older copy (`.uninitialized`), or its generation is not the durable store's
+/// (a durable write was fenced: a rebuild is under way elsewhere, half-done, or the hot store
+/// belongs to another database or a later moment).
 ///
-/// 1. Bump the durable generation. From this moment every durable write fenced by an older
-///    generation is refused, so no decision made on the lost view can become durable later.
+/// 0. Probe: read the hot store's generation and the durable one. If they are equal, the store is
+///    already rebuilt (by another instance, or by the rebuild that fenced the caller): done.
+/// 1. Bump the durable generation past both (`GenerationBump`). From this moment every durable
+///    write fenced by an older generation is refused, so no decision made on the replaced view can
+///    become durable later.
 /// 2. Read the durable snapshot: purchases and recorded holds that may still be live.
 /// 3. Install the folded state under the new generation, unless a newer rebuild already did.
 ///
@@ -17,7 +23,11 @@ public enum RebuildResult: Hashable, Sendable {
 public struct RebuildMachine: Sendable {
     enum State: Sendable {
         case idle
-        case bumping
+        /// Reading the hot store's generation (nil: it has none it can vouch for).
+        case probingHot
+        /// Reading the durable generation, the hot one known.
+        case probingDurable(hot: Generation?)
+        case bumping(GenerationBump)
         case snapshotting(Generation)
         case installing(Generation, HotInstall)
         case sleeping(then: Resume)
@@ -25,7 +35,8 @@ public struct RebuildMachine: Sendable {
     }
 
     enum Resume: Sendable {
-        case bump
+        case probe
+        case bump(GenerationBump)
         case snapshot(Generation)
         case install(Generation, HotInstall)
     }
@@ -34,6 +45,8 @@ public struct RebuildMachine: Sendable {
     let policy: ProtocolPolicy
     var budget: RetryBudget
     var state: State = .idle
+    /// The random step of this rebuild's generation bump (1...2^32).
+    let stride: Int64
 
     public init(rules: SaleRules, policy: ProtocolPolicy, random: inout some RandomNumberGenerator) {
         self.rules = rules
@@ -41,19 +54,43 @@ public struct RebuildMachine: Sendable {
         var relaxed = policy
         relaxed.maxFailures = max(policy.maxFailures, 12)
         self.budget = RetryBudget(policy: relaxed, seed: random.next())
+        self.stride = 1 + Int64(random.next() % (1 << 32))
     }
 
     public mutating func start(now: Instant) -> Step<RebuildResult> {
-        state = .bumping
-        return .call(.durableBumpGeneration)
+        probe()
+    }
+
+    mutating func probe() -> Step<RebuildResult> {
+        state = .probingHot
+        return .call(.hotRead(HotRead(keys: [])))
+    }
+
+    mutating func bump(_ bump: GenerationBump) -> Step<RebuildResult> {
+        state = .bumping(bump)
+        return .call(.durableBumpGeneration(bump))
     }
 
     public mutating func receive(_ reply: StoreReply, now: Instant) -> Step<RebuildResult> {
         switch (state, reply) {
+        case (.probingHot, .hotRead(.snapshot(let snapshot))):
+            state = .probingDurable(hot: snapshot.generation)
+            return .call(.durableQuery(.generation))
+        case (.probingHot, .hotRead(.uninitialized)):
+            state = .probingDurable(hot: nil)
+            return .call(.durableQuery(.generation))
+        case (.probingDurable(let hot), .durableQuery(.generation(let durable))):
+            if let hot, hot == durable {
+                state = .done
+                return .respond(.done(hot), followUp: nil)
+            }
+            return bump(GenerationBump(above: max(hot ?? durable, durable), stride: stride))
+        case (.probingHot, .failed), (.probingDurable, .failed):
+            return backoff(then: .probe)
         case (.bumping, .durableGeneration(let generation)):
             return snapshot(generation, now: now)
-        case (.bumping, .failed):
-            return backoff(then: .bump)
+        case (.bumping(let bump), .failed):
+            return backoff(then: .bump(bump))
         case (.snapshotting(let generation), .durableQuery(.snapshot(let snapshot))):
             let (records, sets) = RebuildRules.hotState(from: snapshot, bug: policy.plantedBug)
             let install = HotInstall(generation: generation, records: records, sets: sets)
@@ -75,9 +112,10 @@ public struct RebuildMachine: Sendable {
 
     public mutating func resume(now: Instant) -> Step<RebuildResult> {
         switch state {
-        case .sleeping(then: .bump):
-            state = .bumping
-            return .call(.durableBumpGeneration)
+        case .sleeping(then: .probe):
+            return probe()
+        case .sleeping(then: .bump(let next)):
+            return bump(next)
         case .sleeping(then: .snapshot(let generation)):
             // A snapshot taken later is still correct for this generation: nothing older can commit.
             return snapshot(generation, now: now)

@@ -17,8 +17,9 @@ public enum ReconcileResult: Hashable, Sendable {
 /// timed out) leaves the hot store on an older generation than the durable store's fence. The
 /// store is initialized, so no request asks for a rebuild, yet every durable write decided on it
 /// is refused as fenced: nothing could be held or bought until some rebuild installs a newer
-/// generation. So each pass compares the two generations and rebuilds when the hot one is behind
-/// (found by the simulator: seed 6088 of a heavy swarm answered `503` for minutes).
+/// generation (found by the simulator: seed 6088 of a heavy swarm answered `503` for minutes).
+/// A hot store ahead of the durable one belongs to another database or to a later moment of a
+/// restored one. So each pass compares the two generations and rebuilds when they differ.
 public struct ReconcileMachine: Sendable {
     enum State: Sendable {
         case idle
@@ -72,7 +73,7 @@ public struct ReconcileMachine: Sendable {
             state = .checkingGeneration(snapshot)
             return .call(.durableQuery(.generation))
         case (.checkingGeneration(let snapshot), .durableQuery(.generation(let durable))):
-            if snapshot.generation < durable { return rebuild() }
+            if snapshot.generation != durable { return rebuild() }
             guard snapshot.members.count == listedSales.count else { return finish(.failed) }  // a store fault
             var keys: [HotKey] = []
             for (sale, members) in zip(listedSales, snapshot.members) {
@@ -123,7 +124,7 @@ public struct ReconcileMachine: Sendable {
     mutating func next(_ generation: Generation, _ purchases: [Purchase], count: Int) -> Step<ReconcileResult> {
         guard let first = purchases.first else { return finish(.reconciled(count)) }
         state = .writing(generation, first, rest: Array(purchases.dropFirst()), count: count)
-        return .call(.durableWrite(.purchase(first, fence: generation)))
+        return .call(.durableWrite(.purchase(first, fence: generation, userLimit: rules.userLimit)))
     }
 
     func removal(_ generation: Generation, _ keys: [HotKey]) -> HotCommit {

@@ -26,4 +26,9 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     case rebuildSkipsHolds = "rebuild-skips-holds"
     /// A retried purchase whose first attempt committed is answered `410` instead of the same `200`.
     case purchaseRetryNotIdempotent = "purchase-retry-not-idempotent"
+    /// The hot store trusts the contents it came back with after a restart from an older snapshot
+    /// or a failover to a lagging replica, as long as their generation is current: only a Redis
+    /// that came back empty triggers a rebuild. (Planted in the simulated Redis, which then keeps
+    /// its identity across a rollback, as an adapter that never checked `run_id` would.)
+    case identityBlindHotStore = "identity-blind-hot-store"
 }

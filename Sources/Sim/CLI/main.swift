@@ -2,7 +2,7 @@ import ArgumentParser
 import Engine
 import Simulator
 
-/// `sale-sim`: the deterministic simulator's command line. See SIMULATOR.md and the README.
+/// `sale-sim`: the deterministic simulator's command line. See the README ("The simulator") and docs/spec.md.
 @main
 struct SaleSim: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import Engine
 import StoreModel
 
-/// Checks SPEC.md's guarantees S1–S7 as the simulation runs: on every store transition, on
+/// Checks the guarantees S1–S7 (docs/spec.md) as the simulation runs: on every store transition, on
 /// every response an instance sends, and on every answer a client receives.
 ///
 /// It sees the simulated stores directly, and knows what every client was told; it never asks
@@ -80,10 +80,12 @@ struct Checker: Sendable {
 
     /// After a durable write was applied.
     mutating func durableWriteApplied(_ write: DurableWrite, reply: DurableWriteReply, durable: DurableStoreModel, now: Instant) {
-        guard case .purchase(let purchase, _) = write else { return }
+        guard case .purchase(let purchase, _, _) = write else { return }
         switch reply {
-        case .rejected:
+        case .rejected where durable.purchase(sale: purchase.sale, item: purchase.item) != nil:
             fail("S1 violated: a second purchase of item \(purchase.item) of sale \(purchase.sale) (code \(purchase.code), user \(purchase.user)) reached PostgreSQL; only its unique constraint stopped it", at: now)
+        case .rejected:
+            fail("S2 violated: a purchase by \(purchase.user), who already owns \(durable.purchaseCount(sale: purchase.sale, user: purchase.user)) items of sale \(purchase.sale), reached PostgreSQL; only its limit backstop stopped it", at: now)
         case .written:
             if let hold = durable.holdsByCode[purchase.code], hold.user != purchase.user {
                 fail("S7 violated: code \(purchase.code) of \(hold.user) was bought for \(purchase.user)", at: now)
@@ -118,7 +120,7 @@ struct Checker: Sendable {
             // (Its own holder may already have renewed it, at an instance whose clock says it expired.)
             let record = hot.record(key).itemRecord
             let renewedByHolder = if case .held(let current) = record { current.user == hold.user && now + maxSkew >= hold.expiresAt } else { false }
-            if hot.generation != nil && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
+            if hot.trustedGeneration != nil && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
                 fail("S6 violated: code \(hold.code) handed to \(hold.user), but \(key) is \(String(describing: hot.record(key).itemRecord))", at: now)
             }
             handedOut[hold.code] = hold
@@ -229,7 +231,7 @@ struct Checker: Sendable {
                 fail("S4 violated (audit): acknowledged purchase \(purchase) is not in PostgreSQL", at: now)
             }
         }
-        guard hot.generation != nil else {
+        guard hot.trustedGeneration != nil else {
             fail("L2 violated: the hot store is still uninitialized after faults stopped", at: now)
             return
         }

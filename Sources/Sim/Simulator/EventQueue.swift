@@ -20,6 +20,10 @@ enum Event: Sendable {
     case wake(instance: Int, incarnation: Int, machine: Int)
     case restart(instance: Int)
     case redisRestart
+    /// Redis saves a copy of its data (an RDB snapshot; what a lagging replica holds).
+    case redisSave
+    /// Redis comes back with the last saved copy (restart from a snapshot, failover to a replica).
+    case redisRollback
     case outageStarts(hot: Bool)
     case outageEnds(hot: Bool)
     case clockJump(instance: Int)
@@ -39,6 +43,8 @@ enum Event: Sendable {
         case .wake: 8
         case .restart: 10
         case .redisRestart: 11
+        case .redisSave: 17
+        case .redisRollback: 18
         case .outageStarts: 12
         case .outageEnds: 13
         case .clockJump: 14
@@ -56,7 +62,7 @@ enum Event: Sendable {
         case .wake(let i, _, let m): UInt64(i) << 32 | UInt64(m)
         case .restart(let i), .clockJump(let i), .reconcileTick(let i): UInt64(i)
         case .outageStarts(let hot), .outageEnds(let hot): hot ? 1 : 0
-        case .redisRestart, .faultsEnd: 0
+        case .redisRestart, .redisSave, .redisRollback, .faultsEnd: 0
         }
     }
 }

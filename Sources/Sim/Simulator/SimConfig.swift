@@ -14,6 +14,12 @@ public struct FaultProfile: Sendable, Equatable {
     public var latencySpike: Double
     /// Mean virtual time between Redis restarts that lose everything (0 = never).
     public var redisRestartEvery: TimeSpan
+    /// Mean virtual time between Redis coming back with an older copy of its data (0 = never):
+    /// a restart from the last RDB snapshot, or a failover to a replica that lagged. Copies are
+    /// saved every `redisSaveEvery` on average, so the data lost ranges from milliseconds to a
+    /// few tens of seconds of writes.
+    public var redisRollbackEvery: TimeSpan
+    public var redisSaveEvery: TimeSpan = .seconds(5)
     /// Mean virtual time between store outages (either store, 0 = never) and their length.
     public var outageEvery: TimeSpan
     public var outageLength: TimeSpan
@@ -24,14 +30,14 @@ public struct FaultProfile: Sendable, Equatable {
 
     public static let off = FaultProfile(
         name: "none", crashPerReply: 0, lostReply: 0, transientError: 0, latencySpike: 0, redisRestartEvery: .zero,
-        outageEvery: .zero, outageLength: .zero, clockJumpEvery: .zero, lostResponse: 0)
+        redisRollbackEvery: .zero, outageEvery: .zero, outageLength: .zero, clockJumpEvery: .zero, lostResponse: 0)
     public static let `default` = FaultProfile(
         name: "default", crashPerReply: 0.000_03, lostReply: 0.002, transientError: 0.002, latencySpike: 0.003,
-        redisRestartEvery: .seconds(90), outageEvery: .seconds(45), outageLength: .milliseconds(1_500),
+        redisRestartEvery: .seconds(90), redisRollbackEvery: .seconds(90), outageEvery: .seconds(45), outageLength: .milliseconds(1_500),
         clockJumpEvery: .seconds(20), lostResponse: 0.001)
     public static let heavy = FaultProfile(
         name: "heavy", crashPerReply: 0.000_3, lostReply: 0.01, transientError: 0.01, latencySpike: 0.01,
-        redisRestartEvery: .seconds(30), outageEvery: .seconds(15), outageLength: .seconds(3),
+        redisRestartEvery: .seconds(30), redisRollbackEvery: .seconds(30), outageEvery: .seconds(15), outageLength: .seconds(3),
         clockJumpEvery: .seconds(5), lostResponse: 0.005)
 
     public static func named(_ name: String) -> FaultProfile? {
@@ -44,10 +50,12 @@ public struct FaultProfile: Sendable, Equatable {
     }
 
     public var isNone: Bool { crashPerReply == 0 && lostReply == 0 && transientError == 0 && latencySpike == 0
-        && redisRestartEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0 }
+        && redisRestartEvery == .zero && redisRollbackEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0 }
 
     /// The fault kinds, by the names the command line uses.
-    public static let kinds = ["crash", "lost-reply", "transient", "latency", "redis-restart", "outage", "clock-jump", "lost-response"]
+    public static let kinds = [
+        "crash", "lost-reply", "transient", "latency", "redis-restart", "redis-rollback", "outage", "clock-jump", "lost-response",
+    ]
 
     /// Scales one kind of fault (0 switches it off).
     public mutating func scale(_ kind: String, by factor: Double) {
@@ -60,6 +68,7 @@ public struct FaultProfile: Sendable, Equatable {
         case "transient": transientError *= factor
         case "latency": latencySpike *= factor
         case "redis-restart": redisRestartEvery = span(redisRestartEvery)
+        case "redis-rollback": redisRollbackEvery = span(redisRollbackEvery)
         case "outage": outageEvery = span(outageEvery)
         case "clock-jump": clockJumpEvery = span(clockJumpEvery)
         case "lost-response": lostResponse *= factor

@@ -37,7 +37,7 @@ extension Simulation {
         case .hotRead(let read): return read.keys.contains(key)
         case .hotCommit(let commit): return commit.puts.keys.contains(key) || commit.guards.keys.contains(key)
         case .hotInstall: return true
-        case .durableWrite(.purchase(let p, _)): return p.sale == sale && p.item == item
+        case .durableWrite(.purchase(let p, _, _)): return p.sale == sale && p.item == item
         case .durableWrite(.attempt(let a, _)): return a.sale == sale && a.item == item
         case .durableQuery(.codeHistory(let code)): return code.sale == sale && code.item == item
         case .durableQuery, .durableBumpGeneration: return true
@@ -76,7 +76,7 @@ extension Simulation {
             case .fenced: mark("durable_write_fenced")
             case .alreadyPresent: mark("durable_write_already_present")
             case .written:
-                if case .purchase(let purchase, _) = write {
+                if case .purchase(let purchase, _, _) = write {
                     durableSold[purchase.sale, default: 0] += 1
                     unsold[purchase.sale, default: UnsoldItems(count: config.rules.itemsPerSale)].remove(purchase.item)
                     if durableSold[purchase.sale] == config.rules.itemsPerSale {
@@ -90,8 +90,8 @@ extension Simulation {
             return .durableWrite(reply)
         case .durableQuery(let query):
             return .durableQuery(durable.query(query))
-        case .durableBumpGeneration:
-            return .durableGeneration(durable.bumpGeneration())
+        case .durableBumpGeneration(let bump):
+            return .durableGeneration(durable.bumpGeneration(bump))
         }
     }
 
@@ -117,6 +117,25 @@ extension Simulation {
         fault("redis_restart_empty")
         hot.loseEverything()
         queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
+    }
+
+    mutating func redisSave() {
+        guard faultsActive else { return }
+        savedHot = hot
+        queue.schedule(.redisSave, at: now + rngFaults.exponential(mean: config.faults.redisSaveEvery))
+    }
+
+    /// Redis comes back with the last copy it saved: everything written since is gone, the
+    /// generation and versions go back, and the server is a new process.
+    mutating func redisRollback() {
+        guard faultsActive else { return }
+        queue.schedule(.redisRollback, at: now + rngFaults.exponential(mean: config.faults.redisRollbackEvery))
+        guard let savedHot else { return }
+        fault("redis_rollback")
+        if savedHot.generation == nil { mark("redis_rollback_to_empty") }
+        else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
+        else { mark("redis_rollback_older_generation") }
+        hot.restart(from: savedHot, keepingIdentity: config.policy.plantedBug == .identityBlindHotStore)
     }
 
     mutating func outageStarts(hot isHot: Bool) {

@@ -21,6 +21,8 @@ public struct Simulation: Sendable {
     var recentNext = 0
 
     var hot = HotStoreModel()
+    /// The last copy Redis saved (its RDB snapshot, or what a replica holds).
+    var savedHot: HotStoreModel?
     var durable = DurableStoreModel()
     var hotDown = false
     var durableDown = false
@@ -128,6 +130,10 @@ public struct Simulation: Sendable {
         if !config.faults.isNone {
             let f = config.faults
             if f.redisRestartEvery > .zero { queue.schedule(.redisRestart, at: saleStart + rngFaults.exponential(mean: f.redisRestartEvery)) }
+            if f.redisRollbackEvery > .zero {
+                queue.schedule(.redisSave, at: saleStart + rngFaults.exponential(mean: f.redisSaveEvery))
+                queue.schedule(.redisRollback, at: saleStart + rngFaults.exponential(mean: f.redisRollbackEvery))
+            }
             if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: saleStart + rngFaults.exponential(mean: f.outageEvery)) }
             if f.clockJumpEvery > .zero {
                 queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.clockJumpEvery))
@@ -162,6 +168,8 @@ public struct Simulation: Sendable {
             advance(instance, machine, .resume)
         case .restart(let instance): restart(instance)
         case .redisRestart: redisRestart()
+        case .redisSave: redisSave()
+        case .redisRollback: redisRollback()
         case .outageStarts(let isHot): outageStarts(hot: isHot)
         case .outageEnds(let isHot): outageEnds(hot: isHot)
         case .clockJump(let instance): clockJump(instance)

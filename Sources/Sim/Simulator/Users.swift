@@ -1,6 +1,6 @@
 import Engine
 
-/// How a simulated user behaves. The mix covers SIMULATOR.md's list.
+/// How a simulated user behaves. The mix covers the behaviours the README's "The simulator" lists.
 enum Behaviour: String, CaseIterable, Sendable {
     /// Checks out random items and pays at once, until the limit or a sellout.
     case eager
