@@ -806,6 +806,8 @@ def run_main(cfg):
     buyers = []
     sh = None
     kills = 0
+    rollbacks = 0
+    pauses = 0
     try:
         for inst in insts:
             inst.start()
@@ -854,9 +856,11 @@ def run_main(cfg):
             b.start()
         event(f"load started: {cfg.buyers} buyers over {cfg.users} users; malformed flood of {cfg.malformed} requests")
 
-        # the fault schedule: kills at random moments, Redis empty once, PostgreSQL once
+        # the fault schedule: kills at random moments, Redis empty once, PostgreSQL once, Redis back
+        # from an older snapshot (SAVE, more sales, restart loading that dump) and an instance paused
+        # (SIGSTOP past a hold's expiry, then SIGCONT) as many times as asked;
         # one of the kills lands right after the Redis restart, while the instances rebuild
-        faults = ["kill"] * (cfg.kills - 1) + ["redis+kill", "pg"]
+        faults = ["kill"] * (cfg.kills - 1) + ["redis+kill", "pg"] + ["rollback"] * cfg.rollbacks + ["pause"] * cfg.pauses
         rng.shuffle(faults)
         span = cfg.fault_seconds - 6.0
         # one fault per slot of the fault window, at a random moment within its slot
@@ -864,9 +868,42 @@ def run_main(cfg):
         pg_restart_cmd = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         pg_restart_cmd += [f"{pg_bin}/pg_ctl", "-D", pg_data, "-w", "-t", "60", "-m", cfg.pg_mode, "restart",
                            "-l", os.path.join(os.path.dirname(pg_data), "pgrun", "pg.log")]
+        redis_host, redis_port = redis_url.split("//", 1)[1].split("/")[0].rsplit(":", 1)
+        redis_cli = ["redis-cli", "-h", redis_host, "-p", redis_port]
         for when, what in zip(moments, faults):
             while now() < sh.t0 + when:  # short sleeps: an interruption is taken promptly
                 time.sleep(0.2)
+            if what == "rollback":
+                saved = subprocess.run(redis_cli + ["SAVE"], capture_output=True, text=True)
+                dump = "/".join(subprocess.run(redis_cli + ["CONFIG", "GET", x], capture_output=True, text=True)
+                                .stdout.split()[1] for x in ("dir", "dbfilename"))
+                acked_at_save = sh.acked_purchases
+                time.sleep(rng.uniform(1.0, 4.0))  # sales go on, and are not in the dump
+                r = subprocess.run([redis_restart], capture_output=True, text=True, preexec_fn=unblock_signals)
+                try:
+                    os.remove(dump)  # later restarts come back empty, as the "redis+kill" fault means
+                except OSError as e:
+                    problems.append(f"cannot remove Redis dump {dump}: {e}")
+                rollbacks += 1
+                event(f"Redis restarted from an older snapshot (SAVE {saved.stdout.strip()}, restart status {r.returncode}); "
+                      f"acked purchases at the snapshot {acked_at_save}, now {sh.acked_purchases} [{rollbacks}]")
+                if r.returncode != 0 or saved.stdout.strip() != "OK":
+                    problems.append(f"Redis rollback failed: {saved.stdout} {r.stderr}")
+                continue
+            if what == "pause":
+                inst = rng.choice(insts)
+                length = rng.uniform(0.5, cfg.hold_ttl + 3.0)
+                with inst.lock:
+                    proc = inst.proc
+                if proc is None or proc.poll() is not None:
+                    continue
+                proc.send_signal(signal.SIGSTOP)
+                pauses += 1
+                event(f"SIGSTOP instance {inst.name} (:{inst.port}) for {length:.1f}s [{pauses}]")
+                time.sleep(length)
+                proc.send_signal(signal.SIGCONT)
+                event(f"SIGCONT instance {inst.name}")
+                continue
             if what == "redis+kill":
                 r = subprocess.run([redis_restart], capture_output=True, text=True, preexec_fn=unblock_signals)
                 event(f"Redis restarted empty (status {r.returncode}); acked purchases so far {sh.acked_purchases}")
@@ -987,6 +1024,7 @@ def run_main(cfg):
         say(f"load: {cfg.buyers} buyers, {cfg.users} users, faults for {cfg.fault_seconds}s, "
             f"seed {cfg.seed}, total {now() - T0:.0f}s")
         say(f"faults: kill -9 x{kills} (starts: A {insts[0].starts}, B {insts[1].starts}), Redis restarted empty x1, "
+            f"Redis restarted from an older snapshot x{rollbacks}, instance paused x{pauses}, "
             f"PostgreSQL restarted x1 (-m {cfg.pg_mode}); unexpected exits: "
             f"{sum(len(i.unexpected_exits) for i in insts)}")
         ans = sorted((k, v) for k, v in sh.stats.items())
@@ -1017,8 +1055,8 @@ def run_main(cfg):
         with open(os.path.join(out, "problems.txt"), "w") as f:
             f.writelines(p + "\n" for p in problems)
         keys = (f"kills={kills} acked={fig['acked_purchases']} lost={fig['lost']} oversold={fig['oversold']} "
-                f"overlimit={fig['overlimit']} 5xx={fivexx}")
-        if problems or kills < 5:
+                f"overlimit={fig['overlimit']} 5xx={fivexx} rollbacks={rollbacks} pauses={pauses}")
+        if problems or kills < 5 or rollbacks < cfg.rollbacks or pauses < cfg.pauses:
             say(f"drill FAILED: {keys}")
             return 1
         say(f"drill ok: {keys}")
@@ -1063,6 +1101,8 @@ def main():
     r.add_argument("--buyers", type=int, default=300)
     r.add_argument("--users", type=int, default=300)
     r.add_argument("--kills", type=int, default=6)
+    r.add_argument("--rollbacks", type=int, default=1, help="Redis restarts from an older snapshot")
+    r.add_argument("--pauses", type=int, default=1, help="SIGSTOP/SIGCONT pauses of an instance")
     r.add_argument("--fault-seconds", type=float, default=75.0)
     r.add_argument("--fault-fraction", type=float, default=0.8, help="share of the items sold while faults run")
     r.add_argument("--sellout-deadline", type=float, default=120.0)
