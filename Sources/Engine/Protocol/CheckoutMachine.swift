@@ -124,6 +124,9 @@ public struct CheckoutMachine: Sendable {
             guard snapshot.records.count == 2, snapshot.counts.count == 1 else { return backoff(then: .read) }
             return decide(snapshot: snapshot, now: now)
         case (.reading, .hotRead(.uninitialized)), (.resolving, .hotRead(.uninitialized)):
+            // Waiting for a rebuild spends the restart budget: a rebuild that keeps failing ends
+            // in a definite `503`, not in a request that waits for ever.
+            guard budget.allowRestart() else { return giveUp() }
             state = .awaitingRebuild
             return .awaitRebuild
         case (.resolving(let first, let keys), .hotRead(.snapshot(let snapshot))):

@@ -124,8 +124,7 @@ public struct PurchaseMachine: Sendable {
                 return consult(key, record, snapshot.generation)
             }
         case (.reading, .hotRead(.uninitialized)):
-            state = .awaitingRebuild
-            return .awaitRebuild
+            return awaitRebuild()  // spends the restart budget, so a failing rebuild ends in a `503`
         case (.reading, .hotRead(.snapshot)):
             return backoff(then: .read)  // a reply of the wrong shape is a store fault
         case (.reading, .failed):
