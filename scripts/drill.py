@@ -879,13 +879,17 @@ def run_main(cfg):
                                 .stdout.split()[1] for x in ("dir", "dbfilename"))
                 acked_at_save = sh.acked_purchases
                 time.sleep(rng.uniform(1.0, 4.0))  # sales go on, and are not in the dump
+                info = subprocess.run(redis_cli + ["INFO", "persistence"], capture_output=True, text=True).stdout
+                lost = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                             if ln.startswith("rdb_changes_since_last_save:")), "?")
                 r = subprocess.run([redis_restart], capture_output=True, text=True, preexec_fn=unblock_signals)
                 try:
                     os.remove(dump)  # later restarts come back empty, as the "redis+kill" fault means
                 except OSError as e:
                     problems.append(f"cannot remove Redis dump {dump}: {e}")
                 rollbacks += 1
-                event(f"Redis restarted from an older snapshot (SAVE {saved.stdout.strip()}, restart status {r.returncode}); "
+                event(f"Redis restarted from an older snapshot (SAVE {saved.stdout.strip()}, restart status {r.returncode}, "
+                      f"{lost} writes since the snapshot lost); "
                       f"acked purchases at the snapshot {acked_at_save}, now {sh.acked_purchases} [{rollbacks}]")
                 if r.returncode != 0 or saved.stdout.strip() != "OK":
                     problems.append(f"Redis rollback failed: {saved.stdout} {r.stderr}")
