@@ -92,6 +92,8 @@ final class SaleAPI: Sendable {
             return fail(APIError.refusal(outcome) ?? .internalError, context)
         case .unavailable:
             return fail(.unavailable, context)
+        case .clockUnsafe:
+            return fail(.clockUnsafe, context)
         }
     }
 

@@ -22,7 +22,11 @@ struct WiredStores: Sendable {
 }
 
 enum StoreWiring {
-    static func connect(_ config: ServerConfiguration, logger: Logger) async throws(ConfigurationError) -> WiredStores {
+    /// - Parameter hotStoreClock: the clock the hot store's reads report and purchase deadlines are
+    ///   judged by. nil in production: Redis's own `TIME`, and the wall clock for the in-memory
+    ///   store. Tests that move time by hand pass their clock, which a real Redis cannot follow.
+    static func connect(_ config: ServerConfiguration, logger: Logger, hotStoreClock: (@Sendable () -> Instant)? = nil)
+        async throws(ConfigurationError) -> WiredStores {
         guard let databaseURL = config.databaseURL, let redisURL = config.redisURL else {
             logger.warning(
                 """
@@ -32,7 +36,7 @@ enum StoreWiring {
                 instances cannot share state. Set DATABASE_URL and REDIS_URL for production.
                 ************************************************************************
                 """)
-            let memory = InMemoryStores()
+            let memory = InMemoryStores(clock: hotStoreClock ?? WallClock.now)
             return WiredStores(stores: memory.stores, durable: false, mode: "in-memory (not durable)", close: {})
         }
 
@@ -52,7 +56,8 @@ enum StoreWiring {
         let lifetime = rules.saleLength + rules.holdTTL + rules.clockSkewAllowance * 2
         let recordTTLSeconds = max(2 * 86_400, Int(lifetime.microseconds / 1_000_000) + 86_400)
         let hot = RedisHotStore(
-            url: redisURL, settings: PoolSettings(connections: config.redisConnections), recordTTLSeconds: recordTTLSeconds)
+            url: redisURL, settings: PoolSettings(connections: config.redisConnections), recordTTLSeconds: recordTTLSeconds,
+            clock: hotStoreClock)
         let wired = WiredStores(
             stores: Stores(hot: hot, durable: durable), durable: true, mode: "postgresql + redis",
             close: {

@@ -11,9 +11,10 @@ extension LiveStoreTests {
     @Test("Redis hot store answers exactly like HotStoreModel", arguments: [1, 2, 3] as [UInt64])
     func hotContract(seed: UInt64) async throws {
         // A tiny install chunk, so installs really go in several scripts before the flip.
-        let store = try await LiveStores.freshRedis(installChunk: 16)
+        let store = try await LiveStores.freshRedis(installChunk: 16, clock: { HotGenerator.storeTime })
         defer { store.shutdown() }
         var model = HotStoreModel()
+        model.clock = HotGenerator.storeTime
         var gen = HotGenerator(seed: seed)
         var seen: Set<String> = []
         for step in 0..<400 {
@@ -27,14 +28,14 @@ extension LiveStoreTests {
                 continue
             case .call(let call):
                 expected = model.apply(call)
-                actual = await Stores(hot: store, durable: InMemoryStores()).execute(call)
+                actual = await Stores(hot: store, durable: InMemoryStores(clock: { Instant(microseconds: 0) })).execute(call)
             }
             try #require(actual == expected, "seed \(seed) step \(step): \(op)")
             seen.insert(Self.kind(actual))
         }
         // The sequence really exercised every answer.
         for kind in ["hotRead(snapshot)", "hotRead(uninitialized)", "hotCommit(committed)", "hotCommit(conflict)",
-                     "hotCommit(fenced)", "hotInstall(installed)", "hotInstall(superseded)"] {
+                     "hotCommit(fenced)", "hotCommit(expired)", "hotInstall(installed)", "hotInstall(superseded)"] {
             #expect(seen.contains(kind), "seed \(seed) never produced \(kind)")
         }
     }
@@ -65,7 +66,7 @@ extension LiveStoreTests {
         for step in 0..<400 {
             let call = gen.call(model: model)
             let expected = model.apply(call)
-            let actual = await Stores(hot: InMemoryStores(), durable: store).execute(call)
+            let actual = await Stores(hot: InMemoryStores(clock: { Instant(microseconds: 0) }), durable: store).execute(call)
             try #require(actual == expected, "seed \(seed) step \(step): \(call)")
             seen.insert(Self.kind(actual))
         }
@@ -160,6 +161,9 @@ struct HotGenerator {
 
     init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
+    /// The store clock of the hot contract (the same for the model and for Redis).
+    static let storeTime = Instant(microseconds: 1_700_000_000_000_000)
+
     mutating func roll(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
     mutating func pick<T>(_ values: [T]) -> T { values[roll(values.count)] }
     mutating func chance(_ percent: Int) -> Bool { roll(100) < percent }
@@ -212,6 +216,8 @@ struct HotGenerator {
             }
             for set in subset(setKeys, max: 2) { commit.setAdds[set] = subset(items, max: 3) + [pick(items)] }
             for set in subset(setKeys, max: 1) { commit.setRemoves[set] = subset(items, max: 3) }
+            // A purchase's deadline, passed or not, by the store's clock.
+            if chance(30) { commit.deadline = HotGenerator.storeTime + .milliseconds(chance(50) ? 1 : -1) }
             return .call(.hotCommit(commit))
         default:
             let base = current?.rawValue ?? Int64(roll(3))

@@ -35,10 +35,13 @@ enum LiveStores {
     }
 
     /// A Redis store with its own key prefix, on a Redis emptied first.
-    static func freshRedis(settings: PoolSettings = PoolSettings(), installChunk: Int = 2_000) async throws -> RedisHotStore {
+    /// - Parameter clock: the store's clock; by default the tests' (`now()`), whose shift Redis's
+    ///   own `TIME` would not follow.
+    static func freshRedis(settings: PoolSettings = PoolSettings(), installChunk: Int = 2_000,
+                           clock: @escaping @Sendable () -> Instant = { LiveStores.now() }) async throws -> RedisHotStore {
         let url = try #require(redisURL)
         let store = RedisHotStore(url: url, settings: settings,
-                                  keyPrefix: "t\(UInt32.random(in: 0...UInt32.max))", installChunk: installChunk)
+                                  keyPrefix: "t\(UInt32.random(in: 0...UInt32.max))", installChunk: installChunk, clock: clock)
         _ = try await store.command(["FLUSHALL"])
         return store
     }

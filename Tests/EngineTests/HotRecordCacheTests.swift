@@ -15,6 +15,7 @@ struct HotRecordCacheTests {
 
     func installedStore() -> Stores {
         var stores = Stores()
+        stores.hot.clock = Fixture.t0  // the store's clock agrees with the instance's
         let generation = stores.durable.bumpGeneration(GenerationBump(above: Generation(0), stride: 1))
         _ = stores.hot.install(HotInstall(generation: generation, records: [:], sets: [:]))
         return stores

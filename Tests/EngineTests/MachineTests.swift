@@ -15,7 +15,11 @@ final class TestClock: Sendable {
 /// In-memory stores that can lose replies and refuse writes on demand, to drive the machines'
 /// retry paths the way the simulator does.
 final class FlakyStores: HotStore, DurableStore {
-    let inner = InMemoryStores()
+    let inner: InMemoryStores
+
+    init(clock: TestClock) {
+        inner = InMemoryStores(clock: { clock.now })
+    }
     struct Plan {
         var loseNextCommitReply = false
         var loseNextDurableReply = false
@@ -55,7 +59,11 @@ final class FlakyStores: HotStore, DurableStore {
 @Suite("Request machines over in-memory stores")
 struct MachineTests {
     let clock = TestClock(Fixture.t0)
-    let stores = FlakyStores()
+    let stores: FlakyStores
+
+    init() {
+        stores = FlakyStores(clock: clock)
+    }
     var rules: SaleRules {
         var r = Fixture.rules
         r.holdTTL = .seconds(10)

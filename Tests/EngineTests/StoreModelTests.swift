@@ -34,7 +34,7 @@ struct StoreModelTests {
         let sold = HotSetKey.sold(SaleID(1))
         _ = hot.commit(HotCommit(generation: Generation(1), setAdds: [sold: [ItemID(3), ItemID(3)]]))
         _ = hot.commit(HotCommit(generation: Generation(1), setAdds: [sold: [ItemID(3)]]))
-        #expect(hot.read(HotRead(keys: [], counts: [sold], members: [sold])) == .snapshot(HotSnapshot(generation: Generation(1), records: [], counts: [1], members: [[ItemID(3)]])))
+        #expect(hot.read(HotRead(keys: [], counts: [sold], members: [sold])) == .snapshot(HotSnapshot(generation: Generation(1), records: [], counts: [1], members: [[ItemID(3)]], storeTime: hot.clock)))
     }
 
     @Test func durableWritesAreIdempotentFencedAndConstrained() {
@@ -82,6 +82,7 @@ struct StoreModelTests {
         var hot = HotStoreModel()
         #expect(hot.install(HotInstall(generation: Generation(5), records: [key: value], sets: [:])) == .installed)
         let saved = hot
+        #expect(hot.read(HotRead(keys: [key])) != .uninitialized)
         #expect(hot.commit(HotCommit(generation: Generation(5), guards: [key: 1], puts: [key: HotValue?.none])) == .committed)
         hot.restart(from: saved)
         #expect(hot.generation == Generation(5))
@@ -89,10 +90,26 @@ struct StoreModelTests {
         #expect(hot.read(HotRead(keys: [key])) == .uninitialized)
         #expect(hot.commit(HotCommit(generation: Generation(5), guards: [key: 1], puts: [key: HotValue?.none])) == .fenced)
         #expect(hot.install(HotInstall(generation: Generation(5), records: [:], sets: [:])) == .installed)
-        #expect(hot.read(HotRead(keys: [key])) == .snapshot(HotSnapshot(generation: Generation(5), records: [.absent])))
+        #expect(hot.read(HotRead(keys: [key])) == .snapshot(HotSnapshot(generation: Generation(5), records: [.absent], storeTime: hot.clock)))
         // The planted bug: the same restart, with an adapter that never compares identities.
         var blind = saved
         blind.restart(from: saved, keepingIdentity: true)
-        #expect(blind.read(HotRead(keys: [key])) == .snapshot(HotSnapshot(generation: Generation(5), records: [Versioned(value: value, version: 1)])))
+        #expect(blind.read(HotRead(keys: [key])) == .snapshot(HotSnapshot(generation: Generation(5), records: [Versioned(value: value, version: 1)], storeTime: blind.clock)))
+    }
+
+    /// A purchase's deadline and a checkout's window are judged by the store's clock, after the
+    /// guards: a commit that is late (or early) changes nothing.
+    @Test func commitsOutsideTheirTimeWindowAreRefused() {
+        var hot = HotStoreModel(generation: Generation(1))
+        hot.clock = .seconds(100)
+        let late = HotCommit(generation: Generation(1), guards: [key: 0], puts: [key: value], deadline: .seconds(100))
+        #expect(hot.commit(late) == .expired)
+        #expect(hot.record(key) == .absent)
+        let early = HotCommit(generation: Generation(1), guards: [key: 0], puts: [key: value], validFrom: .seconds(101))
+        #expect(hot.commit(early) == .expired)
+        // Guards first: a stale commit is a conflict, whatever its window.
+        #expect(hot.commit(HotCommit(generation: Generation(1), guards: [key: 5], puts: [key: value], deadline: .seconds(1))) == .conflict)
+        let inTime = HotCommit(generation: Generation(1), guards: [key: 0], puts: [key: value], validFrom: .seconds(99), deadline: .seconds(101))
+        #expect(hot.commit(inTime) == .committed)
     }
 }

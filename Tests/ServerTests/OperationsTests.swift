@@ -69,7 +69,7 @@ import Testing
     /// Two instances on different ports sharing the same stores race for the same items:
     /// exactly one winner per item, and the user limit holds across both.
     @Test func twoInstancesShareInMemoryStores() async throws {
-        let memory = InMemoryStores()
+        let memory = InMemoryStores(clock: StoreKind.memory.clock)
         let wired = WiredStores(stores: memory.stores, durable: false, mode: "shared in-memory (test)", close: {})
         try await withServer(environment: ["USER_LIMIT": "3"], stores: wired) { a in
             try await withServer(environment: ["USER_LIMIT": "3"], stores: wired) { b in
@@ -94,7 +94,7 @@ import Testing
     /// The hot store loses everything while the server runs: the next read rebuilds it from
     /// the durable store, purchases and live holds included.
     @Test func hotStoreLoss() async throws {
-        let memory = InMemoryStores()
+        let memory = InMemoryStores(clock: StoreKind.memory.clock)
         let wired = WiredStores(stores: memory.stores, durable: false, mode: "in-memory (test)", close: {})
         try await withServer(stores: wired) { server in
             let sold = try #require(try await server.checkout("olga", 1).string("code"))
@@ -230,7 +230,7 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
 
 /// Stores that can be switched to fail every call, like a Redis or PostgreSQL that went away.
 final class SwitchableStores: HotStore, DurableStore {
-    let base = InMemoryStores()
+    let base = InMemoryStores(clock: StoreKind.memory.clock)
     let hotDown = Mutex(false)
     let durableDown = Mutex(false)
 

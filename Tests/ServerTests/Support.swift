@@ -143,10 +143,11 @@ final class RunningServer: Sendable {
         config.reconcileInterval = .milliseconds(200)
         if kind == .postgresRedis { try await StoreKind.sharedStoresReady.value }
         let wired: WiredStores
-        if let stores { wired = stores } else { wired = try await StoreWiring.connect(config, logger: quietLogger) }
+        let clock = clock ?? kind.clock
+        if let stores { wired = stores } else { wired = try await StoreWiring.connect(config, logger: quietLogger, hotStoreClock: clock) }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (app, api) = SaleApplication.make(
-            config: config, wired: wired, logger: quietLogger, clock: clock ?? kind.clock,
+            config: config, wired: wired, logger: quietLogger, clock: clock,
             onServerRunning: { port in continuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: quietLogger))
         let task = Task { try await group.run() }

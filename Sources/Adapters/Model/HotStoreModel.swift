@@ -19,6 +19,9 @@ public struct HotStoreModel: Sendable {
     public private(set) var server: UInt64 = 1
     /// The server the contents were installed on.
     private var installedOn: UInt64?
+    /// The store's clock (Redis's `TIME`): reported with every read, and what a commit's
+    /// `deadline` is judged by. Set by whoever drives the model.
+    public var clock = Instant(microseconds: 0)
 
     /// A new, empty store. `generation` nil models a Redis that never held this service's data.
     public init(generation: Generation? = nil) {
@@ -44,7 +47,8 @@ public struct HotStoreModel: Sendable {
             generation: generation,
             records: read.keys.map { records[$0] ?? .absent },
             counts: read.counts.map { sets[$0]?.count ?? 0 },
-            members: read.members.map { (sets[$0] ?? []).sorted() }))
+            members: read.members.map { (sets[$0] ?? []).sorted() },
+            storeTime: clock))
     }
 
     /// What `commit` would answer, without applying anything. (A put whose key is not guarded is a
@@ -54,6 +58,8 @@ public struct HotStoreModel: Sendable {
         for (key, version) in commit.guards where (records[key]?.version ?? 0) != version {
             return .conflict
         }
+        if let deadline = commit.deadline, clock >= deadline { return .expired }
+        if let validFrom = commit.validFrom, clock < validFrom { return .expired }
         return .committed
     }
 

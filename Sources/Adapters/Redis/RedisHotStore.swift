@@ -34,10 +34,14 @@ public final class RedisHotStore: HotStore {
     private let recordTTLSeconds: Int
     /// The most arguments one install chunk carries.
     private let installChunk: Int
+    /// The clock reads report and deadlines are judged by: nil for Redis's own `TIME` (production);
+    /// tests that move time by hand pass theirs, which Redis's real clock could not follow.
+    private let clock: (@Sendable () -> Instant)?
 
     /// - Parameter url: `redis://host:port[/db]`; a malformed URL makes every call `.unavailable`.
     public init(url: String, settings: PoolSettings = PoolSettings(), keyPrefix: String = "fs",
-                recordTTLSeconds: Int = 2 * 86_400, connectTimeout: Duration = .seconds(2), installChunk: Int = 2_000) {
+                recordTTLSeconds: Int = 2 * 86_400, connectTimeout: Duration = .seconds(2), installChunk: Int = 2_000,
+                clock: (@Sendable () -> Instant)? = nil) {
         let endpoint = RedisEndpoint.parse(url)
         if endpoint == nil { adapterLog("redis: malformed URL \(url.debugDescription)") }
         pool = ConnectionPool(name: "redis", settings: settings) {
@@ -48,7 +52,11 @@ public final class RedisHotStore: HotStore {
         namespacePrefix = "\(keyPrefix):g"
         self.recordTTLSeconds = recordTTLSeconds
         self.installChunk = max(16, installChunk)
+        self.clock = clock
     }
+
+    /// The store time a script is given ('' = the script reads Redis's `TIME`).
+    private var clockArgument: String { clock.map { String($0().microseconds) } ?? "" }
 
     /// Closes every connection; later calls answer `.unavailable`.
     public func shutdown() { pool.shutdown() }
@@ -59,7 +67,7 @@ public final class RedisHotStore: HotStore {
     }
 
     public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
-        var args = [namespacePrefix, String(read.keys.count), String(read.counts.count), String(read.members.count)]
+        var args = [namespacePrefix, clockArgument, String(read.keys.count), String(read.counts.count), String(read.members.count)]
         args += read.keys.map(\.description)
         args += read.counts.map(\.description)
         args += read.members.map(\.description)
@@ -72,13 +80,15 @@ public final class RedisHotStore: HotStore {
     static func decodeRead(_ reply: RedisValue, of read: HotRead) throws(StoreFailure) -> HotReadReply {
         if reply == .null { return .uninitialized }
         do throws(HotCodecError) {
-            guard case .array(let parts) = reply, parts.count == 4,
+            guard case .array(let parts) = reply, parts.count == 5,
                 case .string(let genText) = parts[0], let gen = Int64(genText),
+                case .string(let timeText) = parts[4], let time = Int64(timeText),
                 case .array(let records) = parts[1], records.count == read.keys.count,
                 case .array(let counts) = parts[2], counts.count == read.counts.count,
                 case .array(let members) = parts[3], members.count == read.members.count
             else { throw HotCodecError("unexpected READ reply \(reply)") }
-            var snapshot = HotSnapshot(generation: Generation(gen), records: [], counts: [], members: [])
+            var snapshot = HotSnapshot(generation: Generation(gen), records: [], counts: [], members: [],
+                                       storeTime: Instant(microseconds: time))
             for record in records {
                 guard case .string(let text) = record else { throw HotCodecError("record is not a string: \(record)") }
                 snapshot.records.append(try HotValueCodec.decodeRecord(text))
@@ -106,7 +116,10 @@ public final class RedisHotStore: HotStore {
     }
 
     public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds), String(commit.guards.count)]
+        var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds),
+                    commit.deadline.map { String($0.microseconds) } ?? "", commit.validFrom.map { String($0.microseconds) } ?? "",
+                    commit.deadline == nil && commit.validFrom == nil ? "" : clockArgument,
+                    String(commit.guards.count)]
         for (key, version) in commit.guards {
             args.append(key.description)
             args.append(String(version))
@@ -130,6 +143,7 @@ public final class RedisHotStore: HotStore {
         case .string("committed"): return .success(.committed)
         case .string("conflict"): return .success(.conflict)
         case .string("fenced"): return .success(.fenced)
+        case .string("expired"): return .success(.expired)
         case let other:
             adapterLog("redis: unexpected COMMIT reply \(other)")
             return .failure(.unavailable)
@@ -220,17 +234,25 @@ enum LuaScripts {
         if owner ~= ARGV[1] then gen = nil end
         """
 
+    /// ARGV: run_id, prefix, the store time ('' = Redis's `TIME`), the numbers of keys, counted
+    /// sets and listed sets, then those. Answers the generation, records, counts, members and the
+    /// store time in microseconds.
     static let read = RedisScript(name: "READ", source: """
         \(servedGeneration)
         if not gen then return false end
         local p = ARGV[2] .. gen .. ':'
-        local nk, nc, nm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-        local i = 6
+        local nk, nc, nm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local i = 7
         local records, counts, members = {}, {}, {}
         for k = 1, nk do records[k] = redis.call('GET', p .. ARGV[i]) or ''; i = i + 1 end
         for k = 1, nc do counts[k] = redis.call('SCARD', p .. ARGV[i]); i = i + 1 end
         for k = 1, nm do members[k] = redis.call('SMEMBERS', p .. ARGV[i]); i = i + 1 end
-        return {gen, records, counts, members}
+        local now = ARGV[3]
+        if now == '' then
+          local t = redis.call('TIME')
+          now = t[1] .. string.format('%06d', tonumber(t[2]))
+        end
+        return {gen, records, counts, members, now}
         """)
 
     /// Lua shared by COMMIT and INSTALL: reads a count of sets, then for each a key, a member count
@@ -247,12 +269,15 @@ enum LuaScripts {
         end
         """
 
+    /// ARGV: run_id, prefix, generation, ttl, deadline and valid-from ('' = none), the store time
+    /// ('' = Redis's `TIME`), then the guards, puts, set additions and set removals. Checks the
+    /// generation, then every guard, then the time window, and only then writes.
     static let commit = RedisScript(name: "COMMIT", source: """
         \(servedGeneration)
         if (not gen) or gen ~= ARGV[3] then return 'fenced' end
         local p = ARGV[2] .. gen .. ':'
         local ttl = tonumber(ARGV[4])
-        local i = 5
+        local i = 8
         local n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do
           local v = redis.call('GET', p .. ARGV[i])
@@ -260,6 +285,16 @@ enum LuaScripts {
           if v then version = string.match(v, '^(%d+)|') or 'corrupt' end
           if version ~= ARGV[i + 1] then return 'conflict' end
           i = i + 2
+        end
+        if ARGV[5] ~= '' or ARGV[6] ~= '' then
+          local now
+          if ARGV[7] ~= '' then now = tonumber(ARGV[7])
+          else
+            local t = redis.call('TIME')
+            now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+          end
+          if ARGV[5] ~= '' and now >= tonumber(ARGV[5]) then return 'expired' end
+          if ARGV[6] ~= '' and now < tonumber(ARGV[6]) then return 'expired' end
         end
         n = tonumber(ARGV[i]); i = i + 1
         for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end

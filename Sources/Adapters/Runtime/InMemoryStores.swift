@@ -7,19 +7,32 @@ import Synchronization
 public final class InMemoryStores: HotStore, DurableStore {
     private let hotModel = Mutex(HotStoreModel())
     private let durableModel = Mutex(DurableStoreModel())
+    /// The hot store's clock (what purchase deadlines are judged by): the service's own.
+    private let clock: @Sendable () -> Instant
 
-    public init() {}
+    /// - Parameter clock: the hot store's clock; the server passes its own, tests theirs.
+    public init(clock: @escaping @Sendable () -> Instant) {
+        self.clock = clock
+    }
 
     public var stores: Stores { Stores(hot: self, durable: self) }
 
     // Every call completes before it returns, on the caller's thread.
 
     public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
-        complete(.success(hotModel.withLock { $0.read(read) }))
+        let now = clock()
+        complete(.success(hotModel.withLock { model in
+            model.clock = now
+            return model.read(read)
+        }))
     }
 
     public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        complete(.success(hotModel.withLock { $0.commit(commit) }))
+        let now = clock()
+        complete(.success(hotModel.withLock { model in
+            model.clock = now
+            return model.commit(commit)
+        }))
     }
 
     public func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {

@@ -12,7 +12,7 @@ public final class RequestDriver: Sendable {
     private let rebuilds = Mutex<Task<RebuildResult, Never>?>(nil)
     /// What this instance remembers of the hot store, so a checkout or purchase can commit on a
     /// guess instead of reading first (`HotRecordCache`).
-    private let hotCache = Mutex(HotRecordCache())
+    private let hotCache: Mutex<HotRecordCache>
     private let onGuessedCommit: @Sendable (Bool) -> Void
 
     /// - Parameters:
@@ -26,6 +26,7 @@ public final class RequestDriver: Sendable {
         self.policy = policy
         self.clock = clock
         self.onGuessedCommit = onGuessedCommit
+        self.hotCache = Mutex(HotRecordCache(rules: rules))
     }
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
@@ -73,7 +74,10 @@ public final class RequestDriver: Sendable {
         switch step {
         case .call(let call):
             stores.execute(call) { [self] reply in
-                if call.isHot { hotCache.withLock { $0.learn(call, reply) } }
+                if call.isHot {
+                    let now = clock()
+                    hotCache.withLock { $0.learn(call, reply, localTime: now) }
+                }
                 if request.committingOnGuess {
                     request.committingOnGuess = false
                     onGuessedCommit(reply == .hotCommit(.committed))

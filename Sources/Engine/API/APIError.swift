@@ -24,6 +24,9 @@ public struct APIError: Error, Hashable, Sendable {
     public static let codeExpired = APIError(status: 410, code: "code_expired", message: "this code has expired")
     public static let unavailable = APIError(
         status: 503, code: "store_unavailable", message: "a store is unavailable; nothing was done, retry later")
+    public static let clockUnsafe = APIError(
+        status: 503, code: "clock_unsafe",
+        message: "this instance's clock is too far from the store's to decide on holds; nothing was done, retry later")
     public static let notFound = APIError(status: 404, code: "not_found", message: "no such resource")
     public static let methodNotAllowed = APIError(status: 405, code: "method_not_allowed", message: "method not allowed on this resource")
 

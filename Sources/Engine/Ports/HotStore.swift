@@ -96,18 +96,26 @@ public struct HotRead: Hashable, Sendable {
     }
 }
 
-/// The answer to a `HotRead`, aligned with its arrays.
+/// The answer to a `HotRead`, aligned with its arrays, with the store's clock when it read them.
+///
+/// `storeTime` is what decides whether a code has expired for a purchase: the same clock that
+/// enforces a purchase's `HotCommit.deadline`, so a `410` answered on one instance and a purchase
+/// committed on another (however late, however skewed or paused its clock) cannot both happen.
+/// nil when the store does not tell (a snapshot remembered by `HotRecordCache`).
 public struct HotSnapshot: Hashable, Sendable {
     public var generation: Generation
     public var records: [Versioned]
     public var counts: [Int]
     public var members: [[ItemID]]
+    public var storeTime: Instant?
 
-    public init(generation: Generation, records: [Versioned], counts: [Int] = [], members: [[ItemID]] = []) {
+    public init(generation: Generation, records: [Versioned], counts: [Int] = [], members: [[ItemID]] = [],
+                storeTime: Instant? = nil) {
         self.generation = generation
         self.records = records
         self.counts = counts
         self.members = members
+        self.storeTime = storeTime
     }
 }
 
@@ -118,24 +126,32 @@ public enum HotReadReply: Hashable, Sendable {
     case uninitialized
 }
 
-/// One atomic conditional write. Applied only if the store's generation is `generation` and
-/// every guarded key still has the guarded version; then every put gets the next version (its
-/// guard plus one; `HotRecordCache` relies on it) and the set changes are made. The engine guards
-/// every key it puts; an unguarded put is a blind write.
+/// One atomic conditional write. Applied only if the store's generation is `generation`, every
+/// guarded key still has the guarded version and the store's clock is in `[validFrom, deadline)`
+/// (either bound optional);
+/// then every put gets the next version (its guard plus one; `HotRecordCache` relies on it) and the
+/// set changes are made. The engine guards every key it puts; an unguarded put is a blind write.
 public struct HotCommit: Hashable, Sendable {
     public var generation: Generation
     public var guards: [HotKey: UInt64]
     public var puts: [HotKey: HotValue?]
     public var setAdds: [HotSetKey: [ItemID]]
     public var setRemoves: [HotSetKey: [ItemID]]
+    /// A purchase commits only before its code's expiry by the store's clock; a checkout only
+    /// while the store's clock is near the instance's (`ClockCheck.maximumOffset`).
+    public var validFrom: Instant?
+    public var deadline: Instant?
 
     public init(generation: Generation, guards: [HotKey: UInt64] = [:], puts: [HotKey: HotValue?] = [:],
-                setAdds: [HotSetKey: [ItemID]] = [:], setRemoves: [HotSetKey: [ItemID]] = [:]) {
+                setAdds: [HotSetKey: [ItemID]] = [:], setRemoves: [HotSetKey: [ItemID]] = [:], validFrom: Instant? = nil,
+                deadline: Instant? = nil) {
         self.generation = generation
         self.guards = guards
         self.puts = puts
         self.setAdds = setAdds
         self.setRemoves = setRemoves
+        self.validFrom = validFrom
+        self.deadline = deadline
     }
 }
 
@@ -145,6 +161,8 @@ public enum HotCommitReply: Hashable, Sendable {
     case conflict
     /// The generation changed or is gone: the view the decision was made on no longer exists.
     case fenced
+    /// Everything else held, but the store's clock is outside the commit's `[validFrom, deadline)`.
+    case expired
 }
 
 /// Replaces the whole contents of the hot store with a state rebuilt from the durable store,

@@ -16,6 +16,9 @@ public enum CheckoutResult: Hashable, Sendable {
     case refused(CheckoutOutcome)
     /// A store stayed unreachable or contention never settled: nothing was promised.
     case unavailable
+    /// This instance's clock is further from the hot store's than half the skew allowance: the
+    /// time-based rules (expiry, takeover) cannot be applied safely here. Nothing was promised.
+    case clockUnsafe
 }
 
 /// The protocol of one checkout: read the item and user records, decide, compare-and-set the
@@ -141,14 +144,17 @@ public struct CheckoutMachine: Sendable {
         case (.committing(let hold), .hotCommit(.committed)), (.speculating(let hold), .hotCommit(.committed)):
             let attempt = makeAttempt(.held, hold: hold)
             return persist(attempt, .held(hold), fence: generationOfCommit)
-        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .failed(.timeout)):
+        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .hotCommit(.expired)),
+            (.speculating, .failed(.timeout)):
             // The guess was out of date (or the commit's fate is unknown): read and decide, as
             // without a guess. A timed-out guessed commit that did apply shows up as this user's
             // live hold, handed out by `reaffirm`.
             return read()
         case (.speculating, .failed(.unavailable)):
             return backoff(then: .read)
-        case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)):
+        case (.committing, .hotCommit(.conflict)), (.committing, .hotCommit(.fenced)), (.committing, .hotCommit(.expired)):
+            // (Expired: the store's clock was not near this instance's; the read tells whether
+            // the clock is unsafe, or the commit was only held back.)
             return restart()
         case (.committing, .failed(.timeout)):
             // The compare-and-set may have applied: reading again tells, and a hold of ours shows
@@ -199,6 +205,12 @@ public struct CheckoutMachine: Sendable {
     }
 
     mutating func decide(snapshot: HotSnapshot, now: Instant) -> Step<CheckoutResult> {
+        if let storeTime = snapshot.storeTime, policy.plantedBug != .clockCheckSkipped,
+            !ClockCheck.isSafe(local: now, store: storeTime, rules: rules)
+        {
+            state = .done
+            return .respond(.clockUnsafe, followUp: nil)
+        }
         let decision = CheckoutRules.decide(
             rules: rules, sale: sale, item: request.item, user: request.user, now: now,
             snapshot: snapshot, resolved: resolved, newCode: newCode, bug: policy.plantedBug)

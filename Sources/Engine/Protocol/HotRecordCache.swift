@@ -18,10 +18,18 @@ public struct HotRecordCache: Sendable {
     private var records: [HotKey: Versioned] = [:]
     private var soldCounts: [SaleID: Int] = [:]
     public let capacity: Int
+    /// The rules whose clock check a guess must pass (nil: no check).
+    let rules: SaleRules?
+    /// Whether the instance's clock was within the allowance of the store's at the last read.
+    public private(set) var clockSafe = false
 
-    public init(capacity: Int = 65_536) {
+    /// - Parameter rules: when given, no guess is offered unless the last read found this
+    ///   instance's clock close enough to the store's (`ClockCheck`): a guessed commit stamps and
+    ///   judges times by the instance's clock alone.
+    public init(capacity: Int = 65_536, rules: SaleRules? = nil) {
         precondition(capacity > 0)
         self.capacity = capacity
+        self.rules = rules
     }
 
     /// Records remembered (for tests and metrics).
@@ -30,7 +38,7 @@ public struct HotRecordCache: Sendable {
     /// `read` answered from memory, or nil when the generation is unknown or the read needs set
     /// members (which are never guessed).
     public func snapshot(for read: HotRead) -> HotSnapshot? {
-        guard let generation, read.members.isEmpty else { return nil }
+        guard let generation, read.members.isEmpty, rules == nil || clockSafe else { return nil }
         var counts: [Int] = []
         for set in read.counts {
             guard case .sold(let sale) = set else { return nil }
@@ -39,10 +47,14 @@ public struct HotRecordCache: Sendable {
         return HotSnapshot(generation: generation, records: read.keys.map { records[$0] ?? .absent }, counts: counts)
     }
 
-    /// Takes in what `reply` says about the hot store, `call` being the call it answers.
-    public mutating func learn(_ call: StoreCall, _ reply: StoreReply) {
+    /// Takes in what `reply` says about the hot store, `call` being the call it answers, received
+    /// at `localTime` on the instance's clock.
+    public mutating func learn(_ call: StoreCall, _ reply: StoreReply, localTime: Instant? = nil) {
         switch (call, reply) {
         case (.hotRead(let read), .hotRead(.snapshot(let snapshot))):
+            if let rules, let localTime, let storeTime = snapshot.storeTime {
+                clockSafe = ClockCheck.isSafe(local: localTime, store: storeTime, rules: rules)
+            }
             guard snapshot.records.count == read.keys.count, snapshot.counts.count == read.counts.count else { return }
             adopt(snapshot.generation)
             for (key, versioned) in zip(read.keys, snapshot.records) { remember(key, versioned) }

@@ -12,7 +12,9 @@ public enum PurchaseResult: Hashable, Sendable {
 /// then drop it from `pending`.
 ///
 /// Order and idempotency:
-/// - The compare-and-set on the item record is the linearization point.
+/// - The compare-and-set on the item record is the linearization point. It carries the code's
+///   expiry as a deadline the store checks against its own clock, the clock a read's `storeTime`
+///   gives for deciding `410`: one clock decides expiry, so no purchase commits after a `410`.
 /// - The purchase is durable in the durable store (idempotent by code, fenced by generation,
 ///   refused if it would take its user past the limit) before `200` is answered.
 /// - A `404` or `410` drawn from the durable history is given only if the hot record it explains
@@ -80,6 +82,12 @@ public struct PurchaseMachine: Sendable {
         return false
     }
 
+    /// True while a compare-and-set to sold, decided on a read, is in flight (for coverage).
+    public var isCommitting: Bool {
+        if case .committing = state { return true }
+        return false
+    }
+
     /// True between the compare-and-set to sold and the durable purchase (for coverage).
     public var isPersistingPurchase: Bool {
         switch state {
@@ -111,7 +119,8 @@ public struct PurchaseMachine: Sendable {
         switch (state, reply) {
         case (.reading(let key), .hotRead(.snapshot(let snapshot))) where snapshot.records.count == 1:
             let record = snapshot.records[0]
-            switch PurchaseRules.decide(code: code, now: now, key: key, record: record, generation: snapshot.generation,
+            // Expiry by the hot store's clock, the one that also enforces the commit's deadline.
+            switch PurchaseRules.decide(code: code, now: snapshot.storeTime ?? now, key: key, record: record, generation: snapshot.generation,
                                         bug: policy.plantedBug) {
             case .completed(let purchase):
                 return persist(purchase, fence: snapshot.generation)
@@ -137,7 +146,12 @@ public struct PurchaseMachine: Sendable {
                 return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation, userLimit: userLimit)))
             }
             return persist(purchase, fence: generation)
-        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .failed(.timeout)):
+        case (.committing, .hotCommit(.expired)):
+            // The hold still stood, but the code expired by the store's clock: a late commit (a
+            // paused or slow instance) never sells a code another instance may have answered 410.
+            return finish(.codeExpired)
+        case (.speculating, .hotCommit(.conflict)), (.speculating, .hotCommit(.fenced)), (.speculating, .hotCommit(.expired)),
+            (.speculating, .failed(.timeout)):
             // The guess was out of date (or the commit's fate is unknown: a read then finds the
             // item sold with this code and answers the same purchase).
             return read(now: now)

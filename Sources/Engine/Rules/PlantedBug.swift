@@ -31,4 +31,9 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// that came back empty triggers a rebuild. (Planted in the simulated Redis, which then keeps
     /// its identity across a rollback, as an adapter that never checked `run_id` would.)
     case identityBlindHotStore = "identity-blind-hot-store"
+    /// The purchase's compare-and-set carries no deadline: an instance paused between deciding and
+    /// committing sells a code that another instance has meanwhile answered `410` for.
+    case purchaseCommitIgnoresExpiry = "purchase-commit-ignores-expiry"
+    /// The checkout decides on an instance clock however far it is from the store's.
+    case clockCheckSkipped = "clock-check-skipped"
 }

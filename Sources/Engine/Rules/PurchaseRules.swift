@@ -1,7 +1,8 @@
 /// The purchase decision: given the hot record of the code's item, what happens to the code.
 ///
-/// A code is honoured only if the item's record still holds it and the purchasing instance's
-/// clock is before its expiry; the hold already reserved both the item and the user's limit, so
+/// A code is honoured only if the item's record still holds it and it has not expired by the hot
+/// store's clock (the snapshot's `storeTime`, else the instance's; and the commit's `deadline` is
+/// checked by the store itself); the hold already reserved both the item and the user's limit, so
 /// nothing else needs checking. Everything else is answered from the durable history.
 public enum PurchaseDecision: Hashable, Sendable {
     /// The code was already used: answer the same purchase again (after making sure it is durable).
@@ -33,17 +34,19 @@ public enum PurchaseRules {
             return bug == .purchaseRetryNotIdempotent ? .expired : .completed(purchase)
         case .held(let hold) where hold.code == code:
             guard now < hold.expiresAt else { return .expired }
-            return buy(hold: hold, key: key, version: record.version, now: now, generation: generation)
+            return buy(hold: hold, key: key, version: record.version, now: now, generation: generation, bug: bug)
         default:
             return .consultHistory
         }
     }
 
-    static func buy(hold: Hold, key: HotKey, version: UInt64, now: Instant, generation: Generation) -> PurchaseDecision {
+    static func buy(hold: Hold, key: HotKey, version: UInt64, now: Instant, generation: Generation,
+                    bug: PlantedBug? = nil) -> PurchaseDecision {
         let purchase = Purchase(code: hold.code, user: hold.user, purchasedAt: now)
         let commit = HotCommit(
             generation: generation, guards: [key: version], puts: [key: .item(.sold(purchase))],
-            setAdds: [.sold(hold.sale): [hold.item], .pending(hold.sale): [hold.item]])
+            setAdds: [.sold(hold.sale): [hold.item], .pending(hold.sale): [hold.item]],
+            deadline: bug == .purchaseCommitIgnoresExpiry ? nil : hold.expiresAt)
         return .buy(purchase, commit)
     }
 

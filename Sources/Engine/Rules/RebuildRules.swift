@@ -1,18 +1,24 @@
 /// How the hot state is rebuilt from the durable store after the hot store lost its data.
 public enum RebuildRules {
     /// The sales whose hot state can still matter at `now`: any sale with a hold that may still be
-    /// live or in its skew allowance, through the sale a fast clock may already be in.
+    /// live or in its skew allowance, through the sale a fast clock may already be in, and one
+    /// more sale on each side. The rebuilding instance's clock may be wrong (it jumped since its
+    /// last read, which would have refused it as `clock_unsafe`): the extra sales keep a rebuild
+    /// complete for any clock error up to a sale's length. Restoring too much is harmless.
     public static func salesToRebuild(rules: SaleRules, now: Instant) -> [SaleID] {
         let calendar = SaleCalendar(saleLength: rules.saleLength)
         let margin = rules.clockSkewAllowance * 2
         let first = calendar.sale(at: now - rules.holdTTL - margin)
         let last = calendar.sale(at: now + margin)
-        return (first.rawValue...last.rawValue).map(SaleID.init)
+        return ((first.rawValue - 1)...(last.rawValue + 1)).map(SaleID.init)
     }
 
-    /// Holds expiring after this instant may still count (live, or within the skew allowance).
+    /// Holds expiring after this instant may still count (live, or within the skew allowance),
+    /// with a sale's length of margin for the rebuilding instance's clock (see `salesToRebuild`).
+    /// An expired hold restored is harmless: its item can be taken over at once, and its slot is
+    /// released when its user needs the room.
     public static func holdsExpiringAfter(rules: SaleRules, now: Instant) -> Instant {
-        now - rules.clockSkewAllowance
+        now - rules.clockSkewAllowance - rules.saleLength
     }
 
     /// Folds the durable snapshot into hot records: sold items and their buyers, the newest

@@ -20,6 +20,8 @@ struct Checker: Sendable {
     private var acknowledgedPerUser: [HotKey: Int] = [:]
     private var durablePerUser: [HotKey: Int] = [:]
     private var durablePerSale: [SaleID: Int] = [:]
+    /// Codes an instance answered `410` for, and when it first did.
+    private var answeredExpired: [Code: Instant] = [:]
 
     init(rules: SaleRules, maxSkew: TimeSpan) {
         self.rules = rules
@@ -38,6 +40,9 @@ struct Checker: Sendable {
             guard case .item = key else { continue }
             let before = hot.record(key).itemRecord
             let after: ItemRecord? = if case .item(let record)? = newValue { record } else { nil }
+            if case .held(let hold) = before, case .sold(let purchase)? = after, purchase.code == hold.code, now >= hold.expiresAt {
+                fail("S6 violated: code \(hold.code) of \(hold.user) was sold at \(now), after its expiry at \(hold.expiresAt) (decided at \(purchase.purchasedAt))", at: now)
+            }
             switch before {
             case .sold(let purchase):
                 if after != .sold(purchase) {
@@ -129,13 +134,17 @@ struct Checker: Sendable {
             if recorded?.outcome != outcome {
                 fail("S5 violated: checkout attempt \(attempt) answered \(outcome.rawValue) but PostgreSQL has \(String(describing: recorded?.outcome))", at: now)
             }
-        case .unavailable:
+        case .unavailable, .clockUnsafe:
             break
         }
     }
 
-    mutating func purchaseAnswered(_ result: PurchaseResult, durable: DurableStoreModel, now: Instant) {
+    mutating func purchaseAnswered(_ result: PurchaseResult, code: Code?, durable: DurableStoreModel, now: Instant) {
+        if result == .codeExpired, let code, answeredExpired[code] == nil { answeredExpired[code] = now }
         guard case .purchased(let purchase) = result else { return }
+        if let refusedAt = answeredExpired[purchase.code], acknowledged[purchase.code] == nil {
+            fail("S6 violated: code \(purchase.code) of \(purchase.user) was answered 410 code_expired at \(refusedAt), then sold (acknowledged \(now), bought at \(purchase.purchasedAt))", at: now)
+        }
         guard durable.purchasesByCode[purchase.code] == purchase else {
             fail("S4 violated: purchase of item \(purchase.item) of sale \(purchase.sale) by \(purchase.user) acknowledged but PostgreSQL has \(String(describing: durable.purchasesByCode[purchase.code]))", at: now)
             return
@@ -211,7 +220,7 @@ struct Checker: Sendable {
             }
         case (.checkout(.held(let hold), _, _), .checkout(let second, _, let sale)):
             let boughtWithIt = second == .refused(.itemSold) && durable.purchasesByCode[hold.code] != nil
-            if sale == hold.sale, sentAt + maxSkew < hold.expiresAt, second != .held(hold), second != .unavailable, !boughtWithIt {
+            if sale == hold.sale, sentAt + maxSkew < hold.expiresAt, second != .held(hold), second != .unavailable, second != .clockUnsafe, !boughtWithIt {
                 fail("API: a retried checkout of \(hold.user) for item \(hold.item) got \(second) instead of its live code \(hold.code)", at: now)
             }
         default:

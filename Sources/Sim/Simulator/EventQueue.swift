@@ -24,6 +24,16 @@ enum Event: Sendable {
     case redisSave
     /// Redis comes back with the last saved copy (restart from a snapshot, failover to a replica).
     case redisRollback
+    /// An instance stops for a while (stop-the-world pause, SIGSTOP, swapping).
+    case pause(instance: Int)
+    /// A paused instance carries on.
+    case resume(instance: Int)
+    /// An instance's clock jumps or drifts beyond the skew allowance, and later comes back.
+    case clockGoesBad(instance: Int)
+    case clockRecovers(instance: Int)
+    /// One instance loses (or regains) its connection to one store; the others still reach it.
+    case partitionStarts(instance: Int, hot: Bool)
+    case partitionEnds(instance: Int, hot: Bool)
     case outageStarts(hot: Bool)
     case outageEnds(hot: Bool)
     case clockJump(instance: Int)
@@ -45,6 +55,12 @@ enum Event: Sendable {
         case .redisRestart: 11
         case .redisSave: 17
         case .redisRollback: 18
+        case .pause: 19
+        case .resume: 24
+        case .partitionStarts: 20
+        case .partitionEnds: 21
+        case .clockGoesBad: 22
+        case .clockRecovers: 23
         case .outageStarts: 12
         case .outageEnds: 13
         case .clockJump: 14
@@ -60,8 +76,11 @@ enum Event: Sendable {
         case .requestArrives(let r), .responseArrives(let r, _), .clientTimeout(let r): UInt64(r)
         case .storeReceives(let c), .replyArrives(let c, _), .callTimeout(let c): UInt64(c)
         case .wake(let i, _, let m): UInt64(i) << 32 | UInt64(m)
-        case .restart(let i), .clockJump(let i), .reconcileTick(let i): UInt64(i)
+        case .restart(let i), .clockJump(let i), .reconcileTick(let i), .pause(let i), .clockGoesBad(let i), .clockRecovers(let i),
+            .resume(let i):
+            UInt64(i)
         case .outageStarts(let hot), .outageEnds(let hot): hot ? 1 : 0
+        case .partitionStarts(let i, let hot), .partitionEnds(let i, let hot): UInt64(i) << 1 | (hot ? 1 : 0)
         case .redisRestart, .redisSave, .redisRollback, .faultsEnd: 0
         }
     }

@@ -156,7 +156,7 @@ extension Simulation {
         countOutcome(response)
         if request.sentAt >= faultsEnd + Self.settle {
             switch response {
-            case .checkout(.unavailable, _, _), .purchase(.unavailable): unavailableAfterSettle += 1
+            case .checkout(.unavailable, _, _), .checkout(.clockUnsafe, _, _), .purchase(.unavailable): unavailableAfterSettle += 1
             default: break
             }
         }
@@ -221,7 +221,7 @@ extension Simulation {
             default:
                 scheduleAct(u, after: users[u].refusalDelay())
             }
-        case (_, .checkout(.unavailable, _, _)), (_, .purchase(.unavailable)):
+        case (_, .checkout(.unavailable, _, _)), (_, .checkout(.clockUnsafe, _, _)), (_, .purchase(.unavailable)):
             users[u].retry = request.intent
             scheduleAct(u, after: .milliseconds(users[u].rng.micros(100, 1_000)))
         case (.purchaseOwn(let hold), .purchase(let result)):
@@ -243,6 +243,7 @@ extension Simulation {
         case .checkout(.held, _, _): count("checkout held")
         case .checkout(.refused(let outcome), _, _): count("checkout \(outcome.rawValue)")
         case .checkout(.unavailable, _, _): count("checkout unavailable")
+        case .checkout(.clockUnsafe, _, _): count("checkout clock_unsafe")
         case .purchase(.purchased): count("purchase purchased")
         case .purchase(.codeExpired): count("purchase code_expired")
         case .purchase(.unknownCode): count("purchase unknown_code")

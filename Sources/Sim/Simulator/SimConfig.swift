@@ -27,6 +27,20 @@ public struct FaultProfile: Sendable, Equatable {
     public var clockJumpEvery: TimeSpan
     /// Clients that fail to receive a response they were sent.
     public var lostResponse: Double
+    /// Mean virtual time between pauses of some instance (0 = never); a pause lasts from 10 ms to
+    /// three hold TTLs, and may fall between any two steps of a machine.
+    public var pauseEvery: TimeSpan = .zero
+    /// Mean virtual time between partitions of one instance from one store (0 = never); each lasts
+    /// about `outageLength`.
+    public var partitionEvery: TimeSpan = .zero
+    /// Mean virtual time between an instance's clock going outside the skew allowance (0 = never):
+    /// a jump or drift of one to five allowances either way, for one to twenty seconds.
+    public var badClockEvery: TimeSpan = .zero
+    /// Probability that a store call is lost on its way to the store (it never applies; the caller
+    /// times out), and that one is delayed past its timeout (it applies after the caller gave up
+    /// on it and, often, after its retry).
+    public var lostOnTheWay: Double = 0
+    public var appliedLate: Double = 0
 
     public static let off = FaultProfile(
         name: "none", crashPerReply: 0, lostReply: 0, transientError: 0, latencySpike: 0, redisRestartEvery: .zero,
@@ -34,11 +48,13 @@ public struct FaultProfile: Sendable, Equatable {
     public static let `default` = FaultProfile(
         name: "default", crashPerReply: 0.000_03, lostReply: 0.002, transientError: 0.002, latencySpike: 0.003,
         redisRestartEvery: .seconds(90), redisRollbackEvery: .seconds(90), outageEvery: .seconds(45), outageLength: .milliseconds(1_500),
-        clockJumpEvery: .seconds(20), lostResponse: 0.001)
+        clockJumpEvery: .seconds(20), lostResponse: 0.001, pauseEvery: .seconds(30), partitionEvery: .seconds(45), badClockEvery: .seconds(60), lostOnTheWay: 0.001,
+        appliedLate: 0.001)
     public static let heavy = FaultProfile(
         name: "heavy", crashPerReply: 0.000_3, lostReply: 0.01, transientError: 0.01, latencySpike: 0.01,
         redisRestartEvery: .seconds(30), redisRollbackEvery: .seconds(30), outageEvery: .seconds(15), outageLength: .seconds(3),
-        clockJumpEvery: .seconds(5), lostResponse: 0.005)
+        clockJumpEvery: .seconds(5), lostResponse: 0.005, pauseEvery: .seconds(10), partitionEvery: .seconds(15), badClockEvery: .seconds(20), lostOnTheWay: 0.005,
+        appliedLate: 0.005)
 
     public static func named(_ name: String) -> FaultProfile? {
         switch name {
@@ -50,11 +66,13 @@ public struct FaultProfile: Sendable, Equatable {
     }
 
     public var isNone: Bool { crashPerReply == 0 && lostReply == 0 && transientError == 0 && latencySpike == 0
-        && redisRestartEvery == .zero && redisRollbackEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0 }
+        && redisRestartEvery == .zero && redisRollbackEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0
+        && pauseEvery == .zero && partitionEvery == .zero && badClockEvery == .zero && lostOnTheWay == 0 && appliedLate == 0 }
 
     /// The fault kinds, by the names the command line uses.
     public static let kinds = [
         "crash", "lost-reply", "transient", "latency", "redis-restart", "redis-rollback", "outage", "clock-jump", "lost-response",
+        "pause", "partition", "bad-clock", "lost-call", "late-call",
     ]
 
     /// Scales one kind of fault (0 switches it off).
@@ -72,6 +90,11 @@ public struct FaultProfile: Sendable, Equatable {
         case "outage": outageEvery = span(outageEvery)
         case "clock-jump": clockJumpEvery = span(clockJumpEvery)
         case "lost-response": lostResponse *= factor
+        case "pause": pauseEvery = span(pauseEvery)
+        case "partition": partitionEvery = span(partitionEvery)
+        case "bad-clock": badClockEvery = span(badClockEvery)
+        case "lost-call": lostOnTheWay *= factor
+        case "late-call": appliedLate *= factor
         default: return
         }
         scales[kind] = (scales[kind] ?? 1) * factor

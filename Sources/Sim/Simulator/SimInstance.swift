@@ -9,11 +9,30 @@ struct SimInstance: Sendable {
     var clockOffset: TimeSpan
     var rng: SplitMix64
     /// What this instance remembers of the hot store (production: `RequestDriver`'s cache).
-    var hotCache = HotRecordCache()
+    var hotCache: HotRecordCache
     var machines: [Int: RunningMachine] = [:]
     var rebuild: Int?
     var rebuildWaiters: [Int] = []
     var reconciling = false
+    /// While paused (stop-the-world, SIGSTOP, swapped out), the instance handles nothing: every
+    /// event for it waits until then. Its clock keeps running.
+    var pausedUntil: Instant?
+    /// What arrived for the instance while it was paused, in order: handled when it resumes.
+    var deferred: [Event] = []
+    /// The clock is outside the skew allowance (`FaultProfile.badClockEvery`).
+    var clockBad = false
+    /// A pause that begins at the instance's next machine step of a kind: right after a decision,
+    /// before the store call it decided goes out (or before the answer is sent).
+    var pauseAtNextStep: (length: TimeSpan, where: PausePoint)?
+
+    /// Where an armed pause strikes.
+    enum PausePoint: Sendable {
+        case anyStep
+        /// Between a decision and its compare-and-set.
+        case beforeCommit
+        /// Between the last store reply and the answer.
+        case beforeResponse
+    }
 
     func localTime(_ trueTime: Instant) -> Instant { trueTime + clockOffset }
 }
@@ -70,6 +89,12 @@ enum RunningMachine: Sendable {
     /// True while a checkout holds the item in the hot store but has not made the hold durable,
     /// or a purchase sold it but has not made the purchase durable: a crash here is a crash
     /// between two writes.
+    /// A purchase's compare-and-set to sold is decided and in flight.
+    var isCommittingPurchase: Bool {
+        if case .purchase(let m, _) = self { return m.isCommitting }
+        return false
+    }
+
     var isBetweenWrites: Bool {
         switch self {
         case .checkout(let m, _): m.isPersistingNewHold

@@ -58,6 +58,19 @@ extension Simulation {
         guard var machine = instances[index].machines[id] else { return }
         let step = machine.advance(input, now: instances[index].localTime(now))
         instances[index].machines[id] = machine
+        if faultsActive, let (length, point) = instances[index].pauseAtNextStep {
+            let strikes: Bool
+            switch (point, step) {
+            case (.anyStep, _), (.beforeCommit, .call(.hotCommit)), (.beforeResponse, .respond): strikes = true
+            default: strikes = false
+            }
+            if strikes {
+                instances[index].pauseAtNextStep = nil
+                stop(index, for: length)
+                if case .call(.hotCommit) = step { mark("paused_between_decision_and_commit") }
+                if case .respond = step { mark("paused_between_last_reply_and_response") }
+            }
+        }
         switch step {
         case .call(let call):
             issue(call, from: index, machine: id)
@@ -84,10 +97,11 @@ extension Simulation {
     mutating func finished(_ response: MachineResponse, on index: Int) {
         switch response {
         case .checkout(let result, let attempt, let sale, let request):
+            if result == .clockUnsafe { mark("clock_unsafe_refused") }
             checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
             send(.checkout(result, attempt: attempt, sale: sale), for: request)
         case .purchase(let result, let request):
-            checker.purchaseAnswered(result, durable: durable, now: now)
+            checker.purchaseAnswered(result, code: try? Code.parse(query: requests[request].query), durable: durable, now: now)
             send(.purchase(result), for: request)
         case .rebuild(let result):
             if case .done = result { mark("rebuild_completed") } else { mark("rebuild_failed") }
@@ -110,15 +124,75 @@ extension Simulation {
             fault("response_lost")
             return
         }
-        queue.schedule(.responseArrives(request: id, response: response), at: now + networkDelay())
+        // An instance paused right before answering sends the answer when it resumes.
+        let departs = max(now, instances[request.instance].pausedUntil ?? now)
+        queue.schedule(.responseArrives(request: id, response: response), at: departs + networkDelay())
     }
 
     mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
         nextCall += 1
         let id = nextCall
         calls[id] = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
-        queue.schedule(.storeReceives(call: id), at: now + storeDelay())
-        queue.schedule(.callTimeout(call: id), at: now + (call.isHot ? Self.hotTimeout : Self.durableTimeout))
+        let timeout = call.isHot ? Self.hotTimeout : Self.durableTimeout
+        if faultsActive && rngFaults.chance(config.faults.lostOnTheWay) {
+            fault("call_lost_on_the_way")
+            calls[id]?.lostOnTheWay = true
+        } else if faultsActive && rngFaults.chance(config.faults.appliedLate) {
+            // Delayed past its timeout: it applies after the caller gave up on it, often after its retry.
+            fault("call_applied_late")
+            queue.schedule(.storeReceives(call: id), at: now + timeout + TimeSpan(microseconds: rngFaults.micros(1_000, timeout.microseconds * 4)))
+        } else {
+            queue.schedule(.storeReceives(call: id), at: now + storeDelay())
+        }
+        queue.schedule(.callTimeout(call: id), at: now + timeout)
+    }
+
+    /// The instance an event is for (or a store call comes from), when it is paused.
+    func pausedInstance(for event: Event) -> Int? {
+        let index: Int?
+        switch event {
+        case .requestArrives(let request): index = requests[request].instance
+        case .replyArrives(let call, _), .callTimeout(let call), .storeReceives(let call): index = calls[call]?.instance
+        case .wake(let instance, _, _), .reconcileTick(let instance): index = instance
+        default: index = nil
+        }
+        guard let index, instances[index].pausedUntil != nil else { return nil }
+        return index
+    }
+
+    /// The paused instance carries on: what waited for it is handled now, in arrival order.
+    mutating func resume(_ index: Int) {
+        guard instances[index].pausedUntil != nil else { return }
+        instances[index].pausedUntil = nil
+        for event in instances[index].deferred { queue.schedule(event, at: now) }
+        instances[index].deferred = []
+    }
+
+    /// Pauses instance `index` for `length`.
+    mutating func stop(_ index: Int, for length: TimeSpan) {
+        instances[index].pausedUntil = now + length
+        queue.schedule(.resume(instance: index), at: now + length)
+    }
+
+    /// A stop-the-world pause of one instance, from 10 ms to three hold TTLs, between any two steps
+    /// of its machines: a store call it had decided but not yet sent waits too.
+    mutating func pause(_ index: Int) {
+        guard faultsActive else { return }
+        queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.pauseEvery))
+        guard instances[index].alive, instances[index].pausedUntil == nil, instances[index].pauseAtNextStep == nil else { return }
+        fault("instance_pause")
+        let longest = max(20_000, config.rules.holdTTL.microseconds * 3)
+        // About log-uniform: most pauses are short (GC), some outlast several holds (SIGSTOP, swapping).
+        let doublings = Int(log(Double(longest) / 10_000) / log(2))
+        let base = Int64(10_000) << Int64(rngFaults.int(0...max(0, doublings)))
+        let length = rngFaults.micros(base, min(base * 2, longest))
+        if length > config.rules.holdTTL.microseconds { mark("pause_longer_than_a_hold") }
+        if rngFaults.chance(0.5) {
+            stop(index, for: TimeSpan(microseconds: length))  // wherever its machines are
+        } else {
+            let point = [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
+            instances[index].pauseAtNextStep = (TimeSpan(microseconds: length), point)  // right after a decision
+        }
     }
 
     mutating func replyArrives(_ id: Int, _ reply: StoreReply) {
@@ -131,7 +205,8 @@ extension Simulation {
     mutating func callTimedOut(_ id: Int) {
         guard var pending = calls[id], pending.waiting else { return }
         pending.waiting = false
-        calls[id] = nil
+        // Not yet at the store: it may still arrive and apply, after the caller gave up on it.
+        calls[id] = pending.received || pending.lostOnTheWay ? nil : pending
         mark("store_call_timed_out")
         deliver(.failed(.timeout), to: pending)
     }
@@ -149,7 +224,7 @@ extension Simulation {
         if instances[index].machines[machine]?.isSpeculating == true {
             if case .hotCommit(.committed) = reply { mark("guess_committed") } else { mark("guess_refused") }
         }
-        if pending.call.isHot { instances[index].hotCache.learn(pending.call, reply) }
+        if pending.call.isHot { instances[index].hotCache.learn(pending.call, reply, localTime: instances[index].localTime(now)) }
         advance(index, machine, .reply(reply))
     }
 
@@ -178,12 +253,34 @@ extension Simulation {
         startMachine(.reconcile(ReconcileMachine(rules: config.rules, policy: config.policy)), on: index)
     }
 
+    /// The instance's clock goes one to five allowances off, either way, for a while: a bad NTP
+    /// step, a VM resumed from suspend. Its checkouts must be refused (`clock_unsafe`), not decided.
+    mutating func clockGoesBad(_ index: Int) {
+        guard faultsActive else { return }
+        queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.badClockEvery))
+        guard !instances[index].clockBad else { return }
+        fault("clock_outside_allowance")
+        let allowance = config.rules.clockSkewAllowance.microseconds
+        let size = rngFaults.micros(allowance, allowance * 5)
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
+        instances[index].clockBad = true
+        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 19_000_000)))
+    }
+
+    mutating func clockRecovers(_ index: Int) {
+        guard instances[index].clockBad else { return }
+        instances[index].clockBad = false
+        let skew = config.maxClockSkew.microseconds
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+    }
+
     mutating func clockJump(_ index: Int) {
         guard faultsActive else { return }
+        queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
+        guard !instances[index].clockBad else { return }
         fault("clock_jump")
         let skew = config.maxClockSkew.microseconds
         instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
-        queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
     }
 
     mutating func networkDelay() -> TimeSpan { TimeSpan(microseconds: rngNet.micros(200, 2_000)) }

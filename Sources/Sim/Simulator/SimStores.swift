@@ -7,11 +7,21 @@ import StoreModel
 extension Simulation {
     mutating func storeReceives(_ id: Int) {
         guard let pending = calls[id] else { return }
+        calls[id]?.received = true
+        if !pending.waiting {
+            // The caller timed out on it already: it applies now, and its reply goes nowhere.
+            calls[id] = nil
+            mark("call_applied_after_its_timeout")
+            _ = apply(pending.call)
+            return
+        }
         let call = pending.call
         if let watch = config.watch, Self.touches(call, watch) {
             print("[\(now)] instance \(pending.instance) call \(id): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
         }
-        let down = call.isHot ? hotDown : durableDown
+        let cutOff = partitioned.contains(Partition(instance: pending.instance, hot: call.isHot))
+        if cutOff { mark(call.isHot ? "partitioned_from_redis" : "partitioned_from_postgres") }
+        let down = (call.isHot ? hotDown : durableDown) || cutOff
         if down || (faultsActive && rngFaults.chance(config.faults.transientError)) {
             fault(down ? "store_down_refusal" : "transient_error")
             queue.schedule(.replyArrives(call: id, reply: .failed(.unavailable)), at: now + storeDelay())
@@ -46,6 +56,7 @@ extension Simulation {
 
     /// Applies one call atomically, with the checker looking on.
     mutating func apply(_ call: StoreCall) -> StoreReply {
+        hot.clock = now  // the simulated Redis's clock is true time
         switch call {
         case .hotRead(let read):
             return .hotRead(hot.read(read))
@@ -145,6 +156,17 @@ extension Simulation {
         let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
         queue.schedule(.outageEnds(hot: isHot), at: now + length)
         queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
+    }
+
+    /// One instance cannot reach one store for a while; every other instance still can.
+    mutating func partitionStarts(_ index: Int, hot isHot: Bool) {
+        guard faultsActive else { return }
+        fault(isHot ? "partition_from_redis" : "partition_from_postgres")
+        partitioned.insert(Partition(instance: index, hot: isHot))
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
+        queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
+        queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
+                       at: now + length + rngFaults.exponential(mean: config.faults.partitionEvery))
     }
 
     mutating func outageEnds(hot isHot: Bool) {

@@ -26,6 +26,13 @@ public struct Simulation: Sendable {
     var durable = DurableStoreModel()
     var hotDown = false
     var durableDown = false
+    /// (instance, is hot) pairs cut off from each other.
+    var partitioned: Set<Partition> = []
+
+    struct Partition: Hashable, Sendable {
+        let instance: Int
+        let hot: Bool
+    }
     var faultsActive: Bool
 
     var instances: [SimInstance] = []
@@ -60,6 +67,10 @@ public struct Simulation: Sendable {
         let machine: Int?
         let call: StoreCall
         var waiting = true
+        /// The store has applied it (or refused it).
+        var received = false
+        /// It never reaches the store.
+        var lostOnTheWay = false
     }
 
     static let clientTimeout = TimeSpan.seconds(3)
@@ -89,7 +100,7 @@ public struct Simulation: Sendable {
         for _ in 0..<config.instances {
             var rng = root.fork()
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
-            instances.append(SimInstance(clockOffset: offset, rng: rng))
+            instances.append(SimInstance(clockOffset: offset, rng: rng, hotCache: HotRecordCache(rules: config.rules)))
         }
         for index in 0..<config.users {
             var rng = root.fork()
@@ -112,6 +123,11 @@ public struct Simulation: Sendable {
             trace.mix(scheduled.event.kind << 56 | scheduled.event.subject)
             if recent.count < 40 { recent.append((now, scheduled.event)) } else { recent[recentNext] = (now, scheduled.event) }
             recentNext = (recentNext + 1) % 40
+            if let index = pausedInstance(for: scheduled.event) {
+                // The instance is stopped: whatever is for it (or still in its send buffer) waits.
+                instances[index].deferred.append(scheduled.event)
+                continue
+            }
             handle(scheduled.event)
             if config.stopAtFirstViolation && !checker.violations.isEmpty { break }
         }
@@ -135,6 +151,16 @@ public struct Simulation: Sendable {
                 queue.schedule(.redisRollback, at: saleStart + rngFaults.exponential(mean: f.redisRollbackEvery))
             }
             if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: saleStart + rngFaults.exponential(mean: f.outageEvery)) }
+            if f.badClockEvery > .zero {
+                queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.badClockEvery))
+            }
+            if f.partitionEvery > .zero {
+                queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
+                               at: saleStart + rngFaults.exponential(mean: f.partitionEvery))
+            }
+            if f.pauseEvery > .zero {
+                queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.pauseEvery))
+            }
             if f.clockJumpEvery > .zero {
                 queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.clockJumpEvery))
             }
@@ -173,11 +199,23 @@ public struct Simulation: Sendable {
         case .outageStarts(let isHot): outageStarts(hot: isHot)
         case .outageEnds(let isHot): outageEnds(hot: isHot)
         case .clockJump(let instance): clockJump(instance)
+        case .pause(let instance): pause(instance)
+        case .resume(let instance): resume(instance)
+        case .clockGoesBad(let instance): clockGoesBad(instance)
+        case .clockRecovers(let instance): clockRecovers(instance)
+        case .partitionStarts(let instance, let isHot): partitionStarts(instance, hot: isHot)
+        case .partitionEnds(let instance, let isHot): partitioned.remove(Partition(instance: instance, hot: isHot))
         case .reconcileTick(let instance): reconcileTick(instance)
         case .faultsEnd:
             faultsActive = false
+            for index in instances.indices {  // no fault outlives the fault phase
+                instances[index].pauseAtNextStep = nil
+                resume(index)
+                if instances[index].clockBad { clockRecovers(index) }
+            }
             hotDown = false
             durableDown = false
+            partitioned = []
         }
     }
 
