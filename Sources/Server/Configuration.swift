@@ -20,6 +20,20 @@ struct ServerConfiguration: Sendable, Equatable {
     var reconcileInterval: Duration = .seconds(5)
     /// How long `GET /sale` and the sale gauges may be stale.
     var summaryCacheTTL: Duration = .seconds(1)
+    /// Per-client abuse limits (SPEC §6): checkouts per second and burst (rate `0` is off), and
+    /// live holds per client (nil: the default share of a sale, `0`: off).
+    var clientCheckoutRate = 10
+    var clientCheckoutBurst = 40
+    var clientMaxHolds: Int?
+    /// Addresses of the proxies whose `X-Forwarded-For` is believed (canonical text form).
+    var trustedProxies = TrustedProxies()
+
+    /// The limiter's policy for these settings.
+    var clientLimitPolicy: ClientLimits.Policy {
+        ClientLimits.Policy(
+            interval: ClientLimits.Policy.interval(perSecond: clientCheckoutRate), burst: clientCheckoutBurst,
+            maxLiveHolds: clientMaxHolds ?? ClientLimits.Policy.defaultMaxLiveHolds(rules: rules))
+    }
 
     /// One setting: its environment variable and its flag.
     struct Setting: Sendable {
@@ -41,6 +55,10 @@ struct ServerConfiguration: Sendable, Equatable {
     static let clockSkew = Setting(env: "CLOCK_SKEW_ALLOWANCE_MS", flag: "--clock-skew-allowance-ms")
     static let postgresConnections = Setting(env: "PG_CONNECTIONS", flag: "--pg-connections")
     static let redisConnections = Setting(env: "REDIS_CONNECTIONS", flag: "--redis-connections")
+    static let clientCheckoutRate = Setting(env: "CLIENT_CHECKOUT_RATE", flag: "--client-checkout-rate")
+    static let clientCheckoutBurst = Setting(env: "CLIENT_CHECKOUT_BURST", flag: "--client-checkout-burst")
+    static let clientMaxHolds = Setting(env: "CLIENT_MAX_HOLDS", flag: "--client-max-holds")
+    static let trustedProxies = Setting(env: "TRUSTED_PROXIES", flag: "--trusted-proxies")
 
     /// The raw values given as flags, by setting (nil when the flag was not given).
     typealias Flags = [String: String]
@@ -85,6 +103,14 @@ struct ServerConfiguration: Sendable, Equatable {
         }
         if let value = try integer(postgresConnections, in: 1...64) { config.postgresConnections = Int(value) }
         if let value = try integer(redisConnections, in: 1...64) { config.redisConnections = Int(value) }
+        if let value = try integer(clientCheckoutRate, in: 0...1_000_000, unit: " (checkouts per second, 0 = off)") {
+            config.clientCheckoutRate = Int(value)
+        }
+        if let value = try integer(clientCheckoutBurst, in: 1...1_000_000) { config.clientCheckoutBurst = Int(value) }
+        if let value = try integer(clientMaxHolds, in: 0...10_000_000, unit: " (0 = off)") { config.clientMaxHolds = Int(value) }
+        if let (text, source) = raw(trustedProxies) {
+            do { config.trustedProxies = try TrustedProxies(list: text) } catch { throw ConfigurationError("\(source): \(error.message)") }
+        }
         if let (text, source) = raw(logLevel) {
             guard let level = Logger.Level(rawValue: text.trimmingSpaces.lowercased()) else {
                 let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")

@@ -87,7 +87,7 @@ extension APIError {
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
         .requestTooLarge, .incompleteRequest, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
-        .methodNotAllowed, .unavailable,
+        .methodNotAllowed, .unavailable, .rateLimited, .tooManyHolds,
     ]
 }
 

@@ -3,6 +3,7 @@ import Engine
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 import Synchronization
 
@@ -11,10 +12,16 @@ import Synchronization
 struct SaleRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let outcome = OutcomeBox()
+    /// The connection's peer (a client, or a proxy in front of it).
+    let remoteAddress: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
+
+    /// The peer's IP address, nil for a peer that has none (a Unix socket).
+    var peerAddress: IPAddress? { remoteAddress?.ipAddress.flatMap { IPAddress($0) } }
 
     /// Requests never carry bodies we decode.
     var maxUploadSize: Int { ServerLimits.maxBodyBytes }
@@ -49,6 +56,9 @@ final class ServerMetrics: Sendable {
     let reconciled: Metrics.Counter
     let guessesCommitted: Metrics.Counter
     let guessesRefused: Metrics.Counter
+    let clientLimitRefusals: [ClientLimits.Refusal: Metrics.Counter]
+    let clientLimitsTracked: Metrics.Gauge
+    let clientLimitsUntracked: Metrics.Counter
 
     init() {
         registry = PrometheusCollectorRegistry()
@@ -67,6 +77,18 @@ final class ServerMetrics: Sendable {
         reconciled = Metrics.Counter(label: "sale_reconciled_purchases_total", factory: factory)
         guessesCommitted = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "committed")], factory: factory)
         guessesRefused = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "refused")], factory: factory)
+        // Made now, so every series is there at zero from the start (alert rules need something to match).
+        clientLimitRefusals = Dictionary(uniqueKeysWithValues: ClientLimits.Refusal.allCases.map { reason in
+            (reason, Metrics.Counter(label: "sale_client_limit_refusals_total", dimensions: [("reason", reason.rawValue)], factory: factory))
+        })
+        clientLimitsTracked = Metrics.Gauge(label: "sale_client_limit_tracked_clients", factory: factory)
+        clientLimitsTracked.record(0)
+        clientLimitsUntracked = Metrics.Counter(label: "sale_client_limit_untracked_total", factory: factory)
+    }
+
+    /// A checkout refused by the per-client limits.
+    func clientLimitRefusal(_ reason: ClientLimits.Refusal) {
+        clientLimitRefusals[reason]?.increment()
     }
 
     /// The labels of one kind of request, the key of its cached counter and timer.

@@ -16,9 +16,11 @@ final class SaleAPI: Sendable {
     let metrics: ServerMetrics
     let wired: WiredStores
     let summaries: SummaryCache
+    let limiter: ClientLimiter
+    let proxies: TrustedProxies
 
     init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
-         summaryTTL: Duration) {
+         summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies) {
         let stores = Stores(
             hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
             durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
@@ -29,6 +31,8 @@ final class SaleAPI: Sendable {
         self.clock = clock
         self.metrics = metrics
         self.wired = wired
+        self.limiter = limiter
+        self.proxies = proxies
         self.summaries = SummaryCache(ttl: TimeSpan(microseconds: Int64(summaryTTL.components.seconds * 1_000_000
             + summaryTTL.components.attoseconds / 1_000_000_000_000)))
     }
@@ -81,7 +85,21 @@ final class SaleAPI: Sendable {
         let parsed: CheckoutRequest
         do { parsed = try CheckoutRequest.parse(query: request.uri.query ?? "", rules: rules) } catch { return fail(error, context) }
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
-        switch await driver.checkout(parsed) {
+        let client = client(of: request, context)
+        let ticket: ClientLimits.Ticket
+        switch limiter.admitCheckout(client, now: clock()) {
+        case .success(let admitted): ticket = admitted
+        case .failure(let refusal):
+            context.outcome.set(refusal.error.code)
+            return refusal.response
+        }
+        let answer = await driver.checkout(parsed)
+        var held: ClientLimits.Hold?
+        if case .held(let hold) = answer {
+            held = ClientLimits.Hold(sale: hold.sale, item: hold.item, liveUntil: hold.expiresAt + rules.clockSkewAllowance)
+        }
+        limiter.settle(ticket, hold: held, now: clock())
+        switch answer {
         case .held(let hold):
             return ok(
                 .object([
@@ -95,6 +113,18 @@ final class SaleAPI: Sendable {
         }
     }
 
+    // MARK: - Who the client is
+
+    /// The client the per-client limits count against: the connection's peer address, or the
+    /// address a trusted proxy forwarded (`X-Forwarded-For`, only from `TRUSTED_PROXIES`).
+    func client(of request: Request, _ context: SaleRequestContext) -> ClientLimits.Client {
+        let forwarded = proxies.isEmpty ? [] : request.headers[values: .init("X-Forwarded-For")!]  // a valid literal name
+        guard let address = proxies.clientAddress(peer: context.peerAddress, forwardedFor: forwarded) else {
+            return .address("unknown")
+        }
+        return .address(address.description)
+    }
+
     // MARK: - POST /purchase
 
     func purchase(_ request: Request, _ context: SaleRequestContext) async -> Response {
@@ -103,6 +133,7 @@ final class SaleAPI: Sendable {
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
         switch await driver.purchase(code) {
         case .purchased(let purchase):
+            limiter.release(client(of: request, context), sale: purchase.sale, item: purchase.item)
             return ok(
                 .object([
                     ("status", .string("success")), ("sale_id", .int(purchase.sale.rawValue)), ("item_id", .int(purchase.item.rawValue)),

@@ -23,7 +23,10 @@ enum SaleApplication {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> (app: App, api: SaleAPI) {
         let metrics = ServerMetrics()
-        let api = SaleAPI(wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL)
+        let limiter = ClientLimiter(policy: config.clientLimitPolicy, metrics: metrics)
+        let api = SaleAPI(
+            wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL, limiter: limiter,
+            proxies: config.trustedProxies)
         let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
         api.addRoutes(to: router)

@@ -36,6 +36,13 @@ struct SaleServerCommand: AsyncParsableCommand {
     var clockSkewAllowanceMs: String?
     @Option(help: "Connections to PostgreSQL, one thread each [PG_CONNECTIONS] (default 2).") var pgConnections: String?
     @Option(help: "Connections to Redis, one thread each [REDIS_CONNECTIONS] (default 2).") var redisConnections: String?
+    @Option(help: "Checkouts per second per client once the burst is spent, 0 = off [CLIENT_CHECKOUT_RATE] (default 10).")
+    var clientCheckoutRate: String?
+    @Option(help: "Checkouts a quiet client may make at once [CLIENT_CHECKOUT_BURST] (default 40).") var clientCheckoutBurst: String?
+    @Option(help: "Unexpired holds per client, 0 = off [CLIENT_MAX_HOLDS] (default max(USER_LIMIT, 1% of SALE_ITEMS)).")
+    var clientMaxHolds: String?
+    @Option(help: "Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated [TRUSTED_PROXIES] (default none).")
+    var trustedProxies: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -47,6 +54,8 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
             (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),
             (ServerConfiguration.postgresConnections, pgConnections), (ServerConfiguration.redisConnections, redisConnections),
+            (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
+            (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags
@@ -89,6 +98,10 @@ struct SaleServerCommand: AsyncParsableCommand {
                 "sale_length_s": "\(rules.saleLength.seconds)", "user_limit": "\(rules.userLimit)",
                 "hold_ttl_s": "\(rules.holdTTL.seconds)", "catalog_seed": "\(rules.catalogSeed)",
                 "clock_skew_allowance_ms": "\(rules.clockSkewAllowance.microseconds / 1_000)",
+                "client_checkout_rate": "\(config.clientCheckoutRate == 0 ? "off" : "\(config.clientCheckoutRate)/s")",
+                "client_checkout_burst": "\(config.clientCheckoutBurst)",
+                "client_max_holds": "\(config.clientLimitPolicy.maxLiveHolds == 0 ? "off" : "\(config.clientLimitPolicy.maxLiveHolds)")",
+                "trusted_proxies": "\(config.trustedProxies.isEmpty ? "none" : "\(config.trustedProxies.ranges.count) ranges")",
             ])
         let startupLogger = logger
         let (app, _) = SaleApplication.make(
