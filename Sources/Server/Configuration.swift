@@ -1,4 +1,5 @@
 import Engine
+import HTTPTypes
 import Logging
 
 /// Everything the server is configured with (SPEC §5): the listening address, the stores, the
@@ -25,8 +26,10 @@ struct ServerConfiguration: Sendable, Equatable {
     var clientCheckoutRate = 10
     var clientCheckoutBurst = 40
     var clientMaxHolds: Int?
-    /// Addresses of the proxies whose `X-Forwarded-For` is believed (canonical text form).
+    /// Addresses of the proxies whose `X-Forwarded-For` (and, in `gateway` mode, user header) is believed.
     var trustedProxies = TrustedProxies()
+    /// Who the user of a request is: `trust`, `signed` or `gateway` (SPEC §6).
+    var identity = IdentitySettings()
 
     /// The limiter's policy for these settings.
     var clientLimitPolicy: ClientLimits.Policy {
@@ -59,6 +62,10 @@ struct ServerConfiguration: Sendable, Equatable {
     static let clientCheckoutBurst = Setting(env: "CLIENT_CHECKOUT_BURST", flag: "--client-checkout-burst")
     static let clientMaxHolds = Setting(env: "CLIENT_MAX_HOLDS", flag: "--client-max-holds")
     static let trustedProxies = Setting(env: "TRUSTED_PROXIES", flag: "--trusted-proxies")
+    static let identityMode = Setting(env: "IDENTITY_MODE", flag: "--identity-mode")
+    static let identityHeader = Setting(env: "IDENTITY_HEADER", flag: "--identity-header")
+    /// Environment only: a flag would show the secret to every local user in `ps`.
+    static let identitySecret = "IDENTITY_SECRET"
 
     /// The raw values given as flags, by setting (nil when the flag was not given).
     typealias Flags = [String: String]
@@ -117,6 +124,36 @@ struct ServerConfiguration: Sendable, Equatable {
                 throw ConfigurationError("\(source) must be one of \(names), got '\(text)'")
             }
             config.logLevel = level
+        }
+        if let (text, source) = raw(identityMode) {
+            guard let mode = IdentityMode(rawValue: text.trimmingSpaces.lowercased()) else {
+                throw ConfigurationError("\(source) must be one of trust, signed, gateway, got '\(text)'")
+            }
+            config.identity.mode = mode
+        }
+        if let (text, source) = raw(identityHeader) {
+            let name = String(text.trimmingSpaces)
+            let reserved = ["x-forwarded-for", "host", "x-user-token", "forwarded"]
+            guard HTTPField.Name(name) != nil, !reserved.contains(name.lowercased()) else {
+                throw ConfigurationError("\(source) must be an HTTP header name of its own, got '\(text)'")
+            }
+            config.identity.gatewayHeader = name
+        }
+        switch config.identity.mode {
+        case .trust:
+            break
+        case .signed:
+            guard let secret = environment[identitySecret], secret.utf8.count >= IdentitySettings.minimumSecretBytes else {
+                throw ConfigurationError(
+                    "IDENTITY_MODE=signed needs IDENTITY_SECRET (environment only) of at least "
+                        + "\(IdentitySettings.minimumSecretBytes) bytes, shared with the storefront that signs user ids")
+            }
+            config.identity.secret = Array(secret.utf8)
+        case .gateway:
+            guard !config.trustedProxies.isEmpty else {
+                throw ConfigurationError(
+                    "IDENTITY_MODE=gateway needs TRUSTED_PROXIES: the gateway's addresses, the only peers whose user header is believed")
+            }
         }
         try config.rules.validate()
         if config.redisURL != nil && config.databaseURL == nil {

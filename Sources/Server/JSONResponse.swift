@@ -87,7 +87,8 @@ extension APIError {
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
         .requestTooLarge, .incompleteRequest, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
-        .methodNotAllowed, .unavailable, .rateLimited, .tooManyHolds,
+        .methodNotAllowed, .unavailable, .rateLimited, .tooManyHolds, .identityRequired, .identityInvalid, .identityExpired,
+        .identityMismatch, .untrustedGateway,
     ]
 }
 

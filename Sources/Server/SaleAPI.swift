@@ -18,9 +18,10 @@ final class SaleAPI: Sendable {
     let summaries: SummaryCache
     let limiter: ClientLimiter
     let proxies: TrustedProxies
+    let identity: IdentityVerifier
 
     init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
-         summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies) {
+         summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies, identity: IdentityVerifier) {
         let stores = Stores(
             hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
             durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
@@ -33,6 +34,7 @@ final class SaleAPI: Sendable {
         self.wired = wired
         self.limiter = limiter
         self.proxies = proxies
+        self.identity = identity
         self.summaries = SummaryCache(ttl: TimeSpan(microseconds: Int64(summaryTTL.components.seconds * 1_000_000
             + summaryTTL.components.attoseconds / 1_000_000_000_000)))
     }
@@ -85,7 +87,12 @@ final class SaleAPI: Sendable {
         let parsed: CheckoutRequest
         do { parsed = try CheckoutRequest.parse(query: request.uri.query ?? "", rules: rules) } catch { return fail(error, context) }
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
-        let client = client(of: request, context)
+        let verified: UserID?
+        switch proveUser(parsed.user, request, context) {
+        case .success(let user): verified = user
+        case .failure(let refusal): return refusal.response
+        }
+        let client = verified.map(ClientLimits.Client.user) ?? client(of: request, context)
         let ticket: ClientLimits.Ticket
         switch limiter.admitCheckout(client, now: clock()) {
         case .success(let admitted): ticket = admitted
@@ -125,6 +132,25 @@ final class SaleAPI: Sendable {
         return .address(address.description)
     }
 
+    /// A `401` answer, recorded for logs and metrics.
+    struct IdentityRefusal: Error {
+        let response: Response
+    }
+
+    /// In `signed` and `gateway` modes, the request's proof must name `user`: the verified user,
+    /// or the `401` to answer. In `trust` mode nil (nothing is verified).
+    func proveUser(_ user: UserID, _ request: Request, _ context: SaleRequestContext) -> Result<UserID?, IdentityRefusal> {
+        let error: APIError
+        switch identity.verifiedUser(request, peer: context.peerAddress, now: clock()) {
+        case .success(nil): return .success(nil)
+        case .success(let proven?) where proven == user: return .success(proven)
+        case .success: error = .identityMismatch
+        case .failure(let refused): error = refused
+        }
+        context.outcome.set(error.code)
+        return .failure(IdentityRefusal(response: identity.refusal(error)))
+    }
+
     // MARK: - POST /purchase
 
     func purchase(_ request: Request, _ context: SaleRequestContext) async -> Response {
@@ -133,7 +159,9 @@ final class SaleAPI: Sendable {
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
         switch await driver.purchase(code) {
         case .purchased(let purchase):
-            limiter.release(client(of: request, context), sale: purchase.sale, item: purchase.item)
+            // The code is the proof of a purchase; the client that held it is its user once identity is on.
+            let client = identity.isOn ? .user(purchase.user) : client(of: request, context)
+            limiter.release(client, sale: purchase.sale, item: purchase.item)
             return ok(
                 .object([
                     ("status", .string("success")), ("sale_id", .int(purchase.sale.rawValue)), ("item_id", .int(purchase.item.rawValue)),
@@ -248,6 +276,7 @@ final class SaleAPI: Sendable {
 
     func purchases(_ request: Request, _ context: SaleRequestContext) async -> Response {
         guard let user = context.parameters.get("user").flatMap({ UserID.parse($0) }) else { return fail(.invalidUserIDPath, context) }
+        if case .failure(let refusal) = proveUser(user, request, context) { return refusal.response }
         let sale: SaleID
         do {
             let params = try QueryParameters.parse(request.uri.query ?? "", allowed: ["sale"])

@@ -26,7 +26,7 @@ enum SaleApplication {
         let limiter = ClientLimiter(policy: config.clientLimitPolicy, metrics: metrics)
         let api = SaleAPI(
             wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL, limiter: limiter,
-            proxies: config.trustedProxies)
+            proxies: config.trustedProxies, identity: IdentityVerifier(settings: config.identity, proxies: config.trustedProxies))
         let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
         api.addRoutes(to: router)

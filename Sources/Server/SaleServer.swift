@@ -43,6 +43,10 @@ struct SaleServerCommand: AsyncParsableCommand {
     var clientMaxHolds: String?
     @Option(help: "Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated [TRUSTED_PROXIES] (default none).")
     var trustedProxies: String?
+    @Option(help: "Who the user is: trust, signed (X-User-Token; IDENTITY_SECRET from the environment) or gateway [IDENTITY_MODE].")
+    var identityMode: String?
+    @Option(help: "The header a trusted gateway names the user in [IDENTITY_HEADER] (default X-Authenticated-User).")
+    var identityHeader: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -56,6 +60,7 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.postgresConnections, pgConnections), (ServerConfiguration.redisConnections, redisConnections),
             (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
             (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
+            (ServerConfiguration.identityMode, identityMode), (ServerConfiguration.identityHeader, identityHeader),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags
@@ -102,7 +107,19 @@ struct SaleServerCommand: AsyncParsableCommand {
                 "client_checkout_burst": "\(config.clientCheckoutBurst)",
                 "client_max_holds": "\(config.clientLimitPolicy.maxLiveHolds == 0 ? "off" : "\(config.clientLimitPolicy.maxLiveHolds)")",
                 "trusted_proxies": "\(config.trustedProxies.isEmpty ? "none" : "\(config.trustedProxies.ranges.count) ranges")",
+                "identity_mode": "\(config.identity.mode.rawValue)",
             ])
+        if config.identity.mode == .trust {
+            logger.warning(
+                """
+                ************************************************************************
+                IDENTITY_MODE=trust: user_id is believed as given. ANYONE CAN ACT AS ANY
+                USER: check out in their name, use up their limit, read their purchases.
+                Per-client limits count addresses only. For a public sale set
+                IDENTITY_MODE=signed (with IDENTITY_SECRET) or IDENTITY_MODE=gateway.
+                ************************************************************************
+                """)
+        }
         let startupLogger = logger
         let (app, _) = SaleApplication.make(
             config: config, wired: wired, logger: logger,
