@@ -1,5 +1,6 @@
 import Adapters
 import Engine
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -168,6 +169,11 @@ struct ObservabilityMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        // Hummingbird's ids count up from a random start, which tells any client how many
+        // requests the server saw in between: replace them with random ones.
+        var context = context
+        let requestID = RequestIDs.random()
+        context.logger[metadataKey: "hb.request.id"] = .string(requestID)
         var response: Response
         var routeLabel: String?
         if request.uri.string.utf8.count > ServerLimits.maxTargetBytes
@@ -208,9 +214,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
                 "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(response.status.code),
                 "outcome": .string(outcome), "duration_ms": .string(String(Double(nanoseconds / 1_000) / 1_000)),
             ])
-        if let id = context.logger[metadataKey: "hb.request.id"] {
-            response.headers[.init("X-Request-Id")!] = id.description
-        }
+        response.headers[RequestIDs.header] = requestID
         return response
     }
 
@@ -268,5 +272,16 @@ extension ServerMetrics {
             if case .failure(let failure) = result { storeError(store: store, operation: operation, failure: failure) }
             complete(result)
         }
+    }
+}
+
+/// Request ids: 128 random bits (22 URL-safe characters), so they reveal nothing about the
+/// server's volume or order, and are unique without coordination between instances.
+enum RequestIDs {
+    static let header = HTTPField.Name("X-Request-Id")!  // a valid literal name
+
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode(generator.next(), generator.next())
     }
 }

@@ -46,12 +46,22 @@ final class SaleAPI: Sendable {
     func addRoutes(to router: Router<SaleRequestContext>) {
         router.post("/checkout") { request, context in await self.checkout(request, context) }
         router.post("/purchase") { request, context in await self.purchase(request, context) }
-        router.get("/sale") { _, context in await self.currentSale(context) }
-        router.get("/sales/{sale}/items/{item}") { _, context in await self.item(context) }
-        router.get("/sales/{sale}/items/{item}/image.svg") { _, context in self.image(context) }
+        router.get("/sale") { request, context in await self.withoutParameters(request, context, self.currentSale) }
+        router.get("/sales/{sale}/items/{item}") { request, context in await self.withoutParameters(request, context, self.item) }
+        router.get("/sales/{sale}/items/{item}/image.svg") { request, context in
+            await self.withoutParameters(request, context) { context in self.image(context) }
+        }
         router.get("/users/{user}/purchases") { request, context in await self.purchases(request, context) }
-        router.get("/health") { _, context in await self.health(context) }
-        router.get("/metrics") { _, context in await self.metricsText(context) }
+        router.get("/health") { request, context in await self.withoutParameters(request, context, self.health) }
+        router.get("/metrics") { request, context in await self.withoutParameters(request, context, self.metricsText) }
+    }
+
+    /// Runs a route that takes no query parameters, after refusing any (as the POST routes do).
+    func withoutParameters(
+        _ request: Request, _ context: SaleRequestContext, _ handler: (SaleRequestContext) async -> Response
+    ) async -> Response {
+        do { _ = try query(request) } catch { return fail(error, context) }
+        return await handler(context)
     }
 
     /// Records the outcome for logs and metrics and renders the error.
@@ -63,6 +73,20 @@ final class SaleAPI: Sendable {
     func ok(_ body: JSON, _ context: SaleRequestContext, outcome: String = "ok") -> Response {
         context.outcome.set(outcome)
         return .json(body)
+    }
+
+    // MARK: - Parameters, checked the same way on every route
+
+    /// The query of a route that takes the parameters `allowed`: unknown or repeated names, bad
+    /// escapes and oversized queries are the same `400`s as on `/checkout` and `/purchase`.
+    func query(_ request: Request, allowed: Set<String> = []) throws(APIError) -> QueryParameters {
+        try QueryParameters.parse(request.uri.query ?? "", allowed: allowed)
+    }
+
+    /// A path parameter, percent-decoded as a query value is (`/users/al%69ce` is alice).
+    func pathParameter(_ name: String, _ context: SaleRequestContext) throws(APIError) -> String? {
+        guard let raw = context.parameters.get(name) else { return nil }
+        return try QueryParameters.decodePathSegment(raw)
     }
 
     // MARK: - POST /checkout
@@ -230,11 +254,15 @@ final class SaleAPI: Sendable {
     // MARK: - GET /sales/{sale}/items/{item}
 
     func itemPath(_ context: SaleRequestContext) -> Result<(SaleID, ItemID), APIError> {
-        guard let sale = context.parameters.get("sale").flatMap(parseSaleID) else { return .failure(.invalidSaleID) }
-        guard let item = context.parameters.get("item").flatMap({ CheckoutRequest.parseItem($0, rules: rules) }) else {
-            return .failure(.invalidItemIDPath)
+        do {
+            guard let sale = try pathParameter("sale", context).flatMap(parseSaleID) else { return .failure(.invalidSaleID) }
+            guard let item = try pathParameter("item", context).flatMap({ CheckoutRequest.parseItem($0, rules: rules) }) else {
+                return .failure(.invalidItemIDPath)
+            }
+            return .success((sale, item))
+        } catch {
+            return .failure(error)
         }
-        return .success((sale, item))
     }
 
     func item(_ context: SaleRequestContext) async -> Response {
@@ -275,11 +303,18 @@ final class SaleAPI: Sendable {
     // MARK: - GET /users/{user}/purchases?sale=
 
     func purchases(_ request: Request, _ context: SaleRequestContext) async -> Response {
-        guard let user = context.parameters.get("user").flatMap({ UserID.parse($0) }) else { return fail(.invalidUserIDPath, context) }
-        if case .failure(let refusal) = proveUser(user, request, context) { return refusal.response }
+        let user: UserID
+        do {
+            guard let parsed = try pathParameter("user", context).flatMap({ UserID.parse($0) }) else {
+                return fail(.invalidUserIDPath, context)
+            }
+            user = parsed
+        } catch {
+            return fail(error, context)
+        }
         let sale: SaleID
         do {
-            let params = try QueryParameters.parse(request.uri.query ?? "", allowed: ["sale"])
+            let params = try query(request, allowed: ["sale"])
             if let raw = params["sale"] {
                 guard let parsed = parseSaleID(raw) else { return fail(.invalidSaleID, context) }
                 sale = parsed
@@ -289,6 +324,7 @@ final class SaleAPI: Sendable {
         } catch {
             return fail(error, context)
         }
+        if case .failure(let refusal) = proveUser(user, request, context) { return refusal.response }
         guard case .durableQuery(.purchases(let purchases)) = await stores.execute(.durableQuery(.purchases(sale: sale, user: user)))
         else { return fail(.unavailable, context) }
         let items: [JSON] = purchases.sorted { $0.item < $1.item }.map { purchase in
