@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Header names (already in the graph through Hummingbird), named directly by the identity code.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        // The HTTP/1 conversion handler, to build the server's own connection pipeline (HTTPEdge.swift).
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
     ],
     targets: [
         // Every business rule, pure and deterministic: standard library only.
@@ -68,6 +70,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
             ],
             path: "Sources/Server",
             swiftSettings: strict

@@ -43,6 +43,8 @@ enum ServerLimits {
     /// The HTTP decoder's limit on the request head; beyond it the connection is answered with a
     /// bare `400` by the HTTP layer, before any route runs.
     static let maxHeadBytes = 64 * 1024
+    /// The most header fields in one request.
+    static let maxHeaderFields = 100
 }
 
 /// Every metric of one server instance, in its own Prometheus registry.
@@ -176,11 +178,13 @@ struct ObservabilityMiddleware: RouterMiddleware {
         context.logger[metadataKey: "hb.request.id"] = .string(requestID)
         var response: Response
         var routeLabel: String?
-        if request.uri.string.utf8.count > ServerLimits.maxTargetBytes
-            || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > ServerLimits.maxBodyBytes
-        {
+        if request.uri.string.utf8.count > ServerLimits.maxTargetBytes {
+            context.outcome.set(APIError.targetTooLong.code)
+            response = .error(.targetTooLong, headers: [.connection: "close"])
+        } else if (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > ServerLimits.maxBodyBytes {
+            // The body is not read: the connection ends after this answer (HTTPEdgeHandler).
             context.outcome.set(APIError.requestTooLarge.code)
-            response = .error(.requestTooLarge)
+            response = .error(.requestTooLarge, headers: [.connection: "close"])
         } else {
             do {
                 response = try await next(request, context)

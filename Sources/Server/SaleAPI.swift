@@ -2,6 +2,7 @@ import Adapters
 import Engine
 import Hummingbird
 import Logging
+import NIOCore
 import Synchronization
 
 /// The handlers: each one parses with the engine's parsers, runs the engine (through the
@@ -67,7 +68,9 @@ final class SaleAPI: Sendable {
     /// Records the outcome for logs and metrics and renders the error.
     func fail(_ error: APIError, _ context: SaleRequestContext) -> Response {
         context.outcome.set(error.code)
-        return .error(error)
+        // After a body that was not (fully) read, the connection cannot carry another request.
+        let ends = error == .requestTooLarge || error == .incompleteRequest
+        return .error(error, headers: ends ? [.connection: "close"] : [:])
     }
 
     func ok(_ body: JSON, _ context: SaleRequestContext, outcome: String = "ok") -> Response {
@@ -92,7 +95,8 @@ final class SaleAPI: Sendable {
     // MARK: - POST /checkout
 
     /// Reads (and drops) the body no endpoint uses, so that a request cut off before its declared
-    /// end is refused instead of acted on.
+    /// end is refused instead of acted on; a body over the limit, however it is framed
+    /// (`Content-Length` is refused earlier, chunked here), is `413`.
     func awaitCompleteRequest(_ request: Request) async -> APIError? {
         // No body declared (no Transfer-Encoding, no or a zero Content-Length): the request was
         // complete with its head (RFC 9112 §6.3), so there is nothing to wait for.
@@ -102,6 +106,8 @@ final class SaleAPI: Sendable {
         do {
             _ = try await request.body.collect(upTo: ServerLimits.maxBodyBytes)
             return nil
+        } catch is NIOTooManyBytesError {
+            return .requestTooLarge
         } catch {
             return .incompleteRequest
         }

@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -30,15 +31,13 @@ enum SaleApplication {
         let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
         api.addRoutes(to: router)
+        let rejections = EdgeRejections(metrics: metrics, logger: logger)
         let reconcile = ReconcileService(driver: api.driver, interval: config.reconcileInterval, metrics: metrics, logger: logger)
         var app = Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    idleTimeout: .seconds(75),
-                    httpDecoderConfiguration: .init(
-                        maxHeaderFieldSize: ServerLimits.maxHeadBytes, maxHeaderListSize: ServerLimits.maxHeadBytes,
-                        maxHeaderFieldCount: 100))),
+            server: HTTPServerBuilder { responder in
+                SaleHTTP1Channel(responder: responder, rejections: rejections, idleTimeout: .seconds(75))
+            },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             services: [reconcile],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
