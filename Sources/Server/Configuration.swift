@@ -30,6 +30,8 @@ struct ServerConfiguration: Sendable, Equatable {
     var trustedProxies = TrustedProxies()
     /// Who the user of a request is: `trust`, `signed` or `gateway` (SPEC §6).
     var identity = IdentitySettings()
+    /// How long a graceful shutdown waits for requests in flight before cutting their connections.
+    var shutdownGrace: Duration = .seconds(10)
 
     /// The limiter's policy for these settings.
     var clientLimitPolicy: ClientLimits.Policy {
@@ -64,6 +66,7 @@ struct ServerConfiguration: Sendable, Equatable {
     static let trustedProxies = Setting(env: "TRUSTED_PROXIES", flag: "--trusted-proxies")
     static let identityMode = Setting(env: "IDENTITY_MODE", flag: "--identity-mode")
     static let identityHeader = Setting(env: "IDENTITY_HEADER", flag: "--identity-header")
+    static let shutdownGrace = Setting(env: "SHUTDOWN_GRACE", flag: "--shutdown-grace")
     /// Environment only: a flag would show the secret to every local user in `ps`.
     static let identitySecret = "IDENTITY_SECRET"
 
@@ -125,6 +128,7 @@ struct ServerConfiguration: Sendable, Equatable {
             }
             config.logLevel = level
         }
+        if let value = try integer(shutdownGrace, in: 0...3_600, unit: " (seconds)") { config.shutdownGrace = .seconds(value) }
         if let (text, source) = raw(identityMode) {
             guard let mode = IdentityMode(rawValue: text.trimmingSpaces.lowercased()) else {
                 throw ConfigurationError("\(source) must be one of trust, signed, gateway, got '\(text)'")

@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +57,39 @@ enum SaleApplication {
             }
         }
         return (app, api)
+    }
+}
+
+extension SaleApplication {
+    /// The service group the server runs in (the binary and the tests alike): the application,
+    /// and a notice on shutdown. A graceful shutdown (SIGTERM, SIGINT) stops accepting
+    /// connections and lets requests in flight finish for at most `SHUTDOWN_GRACE`; then the
+    /// group is cancelled, which closes the remaining connections' input, so a stalled upload
+    /// cannot hold the process.
+    static func serviceGroup(app: App, config: ServerConfiguration, logger: Logger, signals: [UnixSignal]) -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                .init(service: ShutdownNotice(grace: config.shutdownGrace, logger: logger), successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: signals, logger: logger)
+        configuration.maximumGracefulShutdownDuration = config.shutdownGrace
+        configuration.maximumCancellationDuration = .seconds(5)
+        return ServiceGroup(configuration: configuration)
+    }
+}
+
+/// Says, when it happens, that a shutdown began and how long requests in flight have: without
+/// it, nothing was logged until the drain ended.
+struct ShutdownNotice: Service {
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice(
+            "shutting down: no new connections; requests in flight have until the grace ends, then their connections are cut",
+            metadata: ["grace_s": "\(grace.components.seconds)"])
     }
 }
 

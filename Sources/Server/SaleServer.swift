@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Hummingbird
 import Logging
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -47,6 +48,8 @@ struct SaleServerCommand: AsyncParsableCommand {
     var identityMode: String?
     @Option(help: "The header a trusted gateway names the user in [IDENTITY_HEADER] (default X-Authenticated-User).")
     var identityHeader: String?
+    @Option(help: "Seconds a shutdown lets requests in flight finish before cutting them [SHUTDOWN_GRACE] (default 10).")
+    var shutdownGrace: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -61,6 +64,7 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
             (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
             (ServerConfiguration.identityMode, identityMode), (ServerConfiguration.identityHeader, identityHeader),
+            (ServerConfiguration.shutdownGrace, shutdownGrace),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags
@@ -124,8 +128,9 @@ struct SaleServerCommand: AsyncParsableCommand {
         let (app, _) = SaleApplication.make(
             config: config, wired: wired, logger: logger,
             onServerRunning: { port in startupLogger.notice("sale-server listening", metadata: ["port": "\(port)"]) })
+        let group = SaleApplication.serviceGroup(app: app, config: config, logger: logger, signals: [.sigterm, .sigint])
         do {
-            try await app.runService()  // graceful shutdown on SIGTERM and SIGINT
+            try await group.run()  // graceful shutdown on SIGTERM and SIGINT, bounded by SHUTDOWN_GRACE
         } catch {
             await wired.close()
             logger.critical("sale-server stopped on an error", metadata: ["error": "\(error)"])

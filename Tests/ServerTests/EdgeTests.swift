@@ -297,3 +297,34 @@ func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thr
         }
     }
 }
+
+/// Shutdown is bounded: a stalled upload cannot hold the process past `SHUTDOWN_GRACE`.
+@Suite struct ShutdownTests {
+    @Test func aStalledUploadCannotDelayShutdownPastTheGrace() async throws {
+        let server = try await RunningServer.start(environment: ["SHUTDOWN_GRACE": "1"])
+        let port = server.port
+        // Headers and 2 of 10 declared body bytes, then nothing.
+        let stalled = Task {
+            try await onThread { () -> [UInt8] in
+                let connection = try RawConnection(port: port)
+                connection.send("POST /checkout?user_id=slow&id=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+                return connection.read(seconds: 20).bytes
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))  // the request is in the handler, waiting for its body
+        let start = ContinuousClock.now
+        try await server.stop()
+        let took = ContinuousClock.now - start
+        #expect(took < .seconds(4), "shutdown took \(took) with a 1 s grace")
+        #expect(took >= .milliseconds(900), "the stalled request was cut before its grace: \(took)")
+        // The stalled request was not acted on: whatever it got, it is not a hold.
+        let answer = String(decoding: try await stalled.value, as: UTF8.self)
+        #expect(!answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+    }
+
+    @Test func shutdownGraceIsConfigurable() throws {
+        #expect(try ServerConfiguration.resolve(flags: [:], environment: [:]).shutdownGrace == .seconds(10))
+        #expect(try ServerConfiguration.resolve(flags: ["SHUTDOWN_GRACE": "3"], environment: [:]).shutdownGrace == .seconds(3))
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(flags: [:], environment: ["SHUTDOWN_GRACE": "-1"]) }
+    }
+}
