@@ -1,6 +1,5 @@
 import Engine
 import Hummingbird
-import Metrics
 import Synchronization
 
 /// The engine's `ClientLimits` behind a lock, with its refusals counted in `/metrics`.
@@ -22,7 +21,7 @@ final class ClientLimiter: Sendable {
     /// Admits a checkout of `client`, or answers the refusal (`429` with `Retry-After`).
     func admitCheckout(_ client: ClientLimits.Client, now: Instant) -> Result<ClientLimits.Ticket, ClientLimitRefusal> {
         let (admission, tracked) = limits.withLock { limits in (limits.admitCheckout(client, now: now), limits.trackedClients) }
-        metrics.clientLimitsTracked.record(tracked)
+        metrics.clientLimitsTracked.record(Int64(tracked))
         switch admission {
         case .admitted(let ticket):
             if !ticket.tracked { metrics.clientLimitsUntracked.increment() }

@@ -44,7 +44,7 @@ import Testing
             #expect(text.contains(#"http_request_duration_seconds_bucket{route="/checkout",outcome="held",le="#))
             #expect(text.contains("sale_items_held 2"))
             #expect(text.contains("sale_items_sold 0"))
-            #expect(text.contains("sale_items_total 10000"))
+            #expect(text.contains("sale_items 10000"))
         }
     }
 
