@@ -1,5 +1,6 @@
 import Adapters
 import Engine
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -20,6 +21,8 @@ final class SaleAPI: Sendable {
     let limiter: ClientLimiter
     let proxies: TrustedProxies
     let identity: IdentityVerifier
+    /// Set once the warning about an untrusted `X-Forwarded-For` has been logged.
+    let warnedAboutForwardedFor = Atomic(false)
 
     init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
          summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies, identity: IdentityVerifier) {
@@ -155,12 +158,25 @@ final class SaleAPI: Sendable {
     /// The client the per-client limits count against: the connection's peer address, or the
     /// address a trusted proxy forwarded (`X-Forwarded-For`, only from `TRUSTED_PROXIES`).
     func client(of request: Request, _ context: SaleRequestContext) -> ClientLimits.Client {
-        let forwarded = proxies.isEmpty ? [] : request.headers[values: .init("X-Forwarded-For")!]  // a valid literal name
-        guard let address = proxies.clientAddress(peer: context.peerAddress, forwardedFor: forwarded) else {
-            return .address("unknown")
+        let peer = context.peerAddress
+        let trusted = peer.map(proxies.contains) ?? false
+        if !trusted, !warnedAboutForwardedFor.load(ordering: .relaxed), request.headers[Self.forwardedFor] != nil,
+            warnedAboutForwardedFor.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        {
+            // Behind a proxy that is not in TRUSTED_PROXIES every client shares the proxy's limits.
+            context.logger.warning(
+                """
+                X-Forwarded-For came from a peer not in TRUSTED_PROXIES and is ignored: if this is your proxy or balancer, \
+                every client behind it shares one client's abuse limits; list it in TRUSTED_PROXIES (logged once)
+                """,
+                metadata: ["peer": "\(peer?.description ?? "unknown")"])
         }
+        let forwarded = trusted ? request.headers[values: Self.forwardedFor] : []
+        guard let address = proxies.clientAddress(peer: peer, forwardedFor: forwarded) else { return .address("unknown") }
         return .address(address.description)
     }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!  // a valid literal name
 
     /// A `401` answer, recorded for logs and metrics.
     struct IdentityRefusal: Error {
