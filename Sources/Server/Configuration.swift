@@ -1,4 +1,5 @@
 import Engine
+import HTTPTypes
 import Logging
 
 /// Everything the server is configured with (docs/spec.md, "Configuration"): the listening address, the stores, the
@@ -20,6 +21,24 @@ struct ServerConfiguration: Sendable, Equatable {
     var reconcileInterval: Duration = .seconds(5)
     /// How long `GET /sale` and the sale gauges may be stale.
     var summaryCacheTTL: Duration = .seconds(1)
+    /// Per-client abuse limits (SPEC §6): checkouts per second and burst (rate `0` is off), and
+    /// live holds per client (nil: the default share of a sale, `0`: off).
+    var clientCheckoutRate = 10
+    var clientCheckoutBurst = 40
+    var clientMaxHolds: Int?
+    /// Addresses of the proxies whose `X-Forwarded-For` (and, in `gateway` mode, user header) is believed.
+    var trustedProxies = TrustedProxies()
+    /// Who the user of a request is: `trust`, `signed` or `gateway` (SPEC §6).
+    var identity = IdentitySettings()
+    /// How long a graceful shutdown waits for requests in flight before cutting their connections.
+    var shutdownGrace: Duration = .seconds(10)
+
+    /// The limiter's policy for these settings.
+    var clientLimitPolicy: ClientLimits.Policy {
+        ClientLimits.Policy(
+            interval: ClientLimits.Policy.interval(perSecond: clientCheckoutRate), burst: clientCheckoutBurst,
+            maxLiveHolds: clientMaxHolds ?? ClientLimits.Policy.defaultMaxLiveHolds(rules: rules))
+    }
 
     /// One setting: its environment variable and its flag.
     struct Setting: Sendable {
@@ -41,6 +60,15 @@ struct ServerConfiguration: Sendable, Equatable {
     static let clockSkew = Setting(env: "CLOCK_SKEW_ALLOWANCE_MS", flag: "--clock-skew-allowance-ms")
     static let postgresConnections = Setting(env: "PG_CONNECTIONS", flag: "--pg-connections")
     static let redisConnections = Setting(env: "REDIS_CONNECTIONS", flag: "--redis-connections")
+    static let clientCheckoutRate = Setting(env: "CLIENT_CHECKOUT_RATE", flag: "--client-checkout-rate")
+    static let clientCheckoutBurst = Setting(env: "CLIENT_CHECKOUT_BURST", flag: "--client-checkout-burst")
+    static let clientMaxHolds = Setting(env: "CLIENT_MAX_HOLDS", flag: "--client-max-holds")
+    static let trustedProxies = Setting(env: "TRUSTED_PROXIES", flag: "--trusted-proxies")
+    static let identityMode = Setting(env: "IDENTITY_MODE", flag: "--identity-mode")
+    static let identityHeader = Setting(env: "IDENTITY_HEADER", flag: "--identity-header")
+    static let shutdownGrace = Setting(env: "SHUTDOWN_GRACE", flag: "--shutdown-grace")
+    /// Environment only: a flag would show the secret to every local user in `ps`.
+    static let identitySecret = "IDENTITY_SECRET"
 
     /// The raw values given as flags, by setting (nil when the flag was not given).
     typealias Flags = [String: String]
@@ -85,12 +113,51 @@ struct ServerConfiguration: Sendable, Equatable {
         }
         if let value = try integer(postgresConnections, in: 1...64) { config.postgresConnections = Int(value) }
         if let value = try integer(redisConnections, in: 1...64) { config.redisConnections = Int(value) }
+        if let value = try integer(clientCheckoutRate, in: 0...1_000_000, unit: " (checkouts per second, 0 = off)") {
+            config.clientCheckoutRate = Int(value)
+        }
+        if let value = try integer(clientCheckoutBurst, in: 1...1_000_000) { config.clientCheckoutBurst = Int(value) }
+        if let value = try integer(clientMaxHolds, in: 0...10_000_000, unit: " (0 = off)") { config.clientMaxHolds = Int(value) }
+        if let (text, source) = raw(trustedProxies) {
+            do { config.trustedProxies = try TrustedProxies(list: text) } catch { throw ConfigurationError("\(source): \(error.message)") }
+        }
         if let (text, source) = raw(logLevel) {
             guard let level = Logger.Level(rawValue: text.trimmingSpaces.lowercased()) else {
                 let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
                 throw ConfigurationError("\(source) must be one of \(names), got '\(text)'")
             }
             config.logLevel = level
+        }
+        if let value = try integer(shutdownGrace, in: 0...3_600, unit: " (seconds)") { config.shutdownGrace = .seconds(value) }
+        if let (text, source) = raw(identityMode) {
+            guard let mode = IdentityMode(rawValue: text.trimmingSpaces.lowercased()) else {
+                throw ConfigurationError("\(source) must be one of trust, signed, gateway, got '\(text)'")
+            }
+            config.identity.mode = mode
+        }
+        if let (text, source) = raw(identityHeader) {
+            let name = String(text.trimmingSpaces)
+            let reserved = ["x-forwarded-for", "host", "x-user-token", "forwarded"]
+            guard HTTPField.Name(name) != nil, !reserved.contains(name.lowercased()) else {
+                throw ConfigurationError("\(source) must be an HTTP header name of its own, got '\(text)'")
+            }
+            config.identity.gatewayHeader = name
+        }
+        switch config.identity.mode {
+        case .trust:
+            break
+        case .signed:
+            guard let secret = environment[identitySecret], secret.utf8.count >= IdentitySettings.minimumSecretBytes else {
+                throw ConfigurationError(
+                    "IDENTITY_MODE=signed needs IDENTITY_SECRET (environment only) of at least "
+                        + "\(IdentitySettings.minimumSecretBytes) bytes, shared with the storefront that signs user ids")
+            }
+            config.identity.secret = Array(secret.utf8)
+        case .gateway:
+            guard !config.trustedProxies.isEmpty else {
+                throw ConfigurationError(
+                    "IDENTITY_MODE=gateway needs TRUSTED_PROXIES: the gateway's addresses, the only peers whose user header is believed")
+            }
         }
         try config.rules.validate()
         if config.redisURL != nil && config.databaseURL == nil {

@@ -71,7 +71,9 @@ extension Response {
 /// engine's. Every code here is listed in `openapi.yaml`.
 extension APIError {
     static let requestTooLarge = APIError(
-        status: 400, code: "request_too_large", message: "the request target or body is larger than this server accepts")
+        status: 413, code: "request_too_large", message: "the request body is larger than this server accepts (no endpoint takes one)")
+    static let targetTooLong = APIError(
+        status: 414, code: "uri_too_long", message: "the request target is longer than this server accepts")
     static let incompleteRequest = APIError(
         status: 400, code: "incomplete_request", message: "the request ended before its declared body; nothing was done")
     static let invalidSaleID = APIError(
@@ -86,8 +88,9 @@ extension APIError {
 
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
-        .requestTooLarge, .incompleteRequest, .invalidSaleID, .invalidItemIDPath, .invalidUserIDPath, .badRequest, .internalError, .notFound,
-        .methodNotAllowed, .unavailable,
+        .requestTooLarge, .targetTooLong, .missingHost, .expectationFailed, .incompleteRequest, .invalidSaleID, .invalidItemIDPath,
+        .invalidUserIDPath, .badRequest, .internalError, .notFound, .methodNotAllowed, .unavailable, .rateLimited, .tooManyHolds,
+        .identityRequired, .identityInvalid, .identityExpired, .identityMismatch, .untrustedGateway,
     ]
 }
 

@@ -1,8 +1,9 @@
 import Adapters
 import Engine
+import HTTPTypes
 import Hummingbird
 import Logging
-import Metrics
+import NIOCore
 import Prometheus
 import Synchronization
 
@@ -11,10 +12,16 @@ import Synchronization
 struct SaleRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let outcome = OutcomeBox()
+    /// The connection's peer (a client, or a proxy in front of it).
+    let remoteAddress: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
+
+    /// The peer's IP address, nil for a peer that has none (a Unix socket).
+    var peerAddress: IPAddress? { remoteAddress?.ipAddress.flatMap { IPAddress($0) } }
 
     /// Requests never carry bodies we decode.
     var maxUploadSize: Int { ServerLimits.maxBodyBytes }
@@ -35,41 +42,112 @@ enum ServerLimits {
     /// The HTTP decoder's limit on the request head; beyond it the connection is answered with a
     /// bare `400` by the HTTP layer, before any route runs.
     static let maxHeadBytes = 64 * 1024
+    /// The most header fields in one request.
+    static let maxHeaderFields = 100
 }
 
-/// Every metric of one server instance, in its own Prometheus registry.
+/// Every metric of one server instance, in its own Prometheus registry, made directly in the
+/// registry so that every family has a `# HELP` line. Every series that does not depend on what
+/// clients send exists from the start, at zero, so alert rules always have something to match.
 final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
-    let itemsHeld: Metrics.Gauge
-    let itemsSold: Metrics.Gauge
-    let itemsTotal: Metrics.Gauge
-    let currentSale: Metrics.Gauge
-    let rebuilds: Metrics.Counter
-    let reconciled: Metrics.Counter
-    let guessesCommitted: Metrics.Counter
-    let guessesRefused: Metrics.Counter
+    let itemsHeld: Gauge
+    let itemsSold: Gauge
+    let items: Gauge
+    let currentSale: Gauge
+    let rebuilds: Counter
+    let reconciled: Counter
+    let guessesCommitted: Counter
+    let guessesRefused: Counter
+    let clientLimitRefusals: [ClientLimits.Refusal: Counter]
+    let clientLimitsTracked: Gauge
+    let clientLimitsUntracked: Counter
+    let reconcileRuns: [String: Counter]
+    let storeErrors: [StoreErrorLabels: Counter]
 
-    init() {
-        registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-            .milliseconds(2500), .seconds(5), .seconds(10),
-        ]
-        self.factory = factory
-        itemsHeld = Metrics.Gauge(label: "sale_items_held", factory: factory)
-        itemsSold = Metrics.Gauge(label: "sale_items_sold", factory: factory)
-        itemsTotal = Metrics.Gauge(label: "sale_items_total", factory: factory)
-        currentSale = Metrics.Gauge(label: "sale_current_id", factory: factory)
-        rebuilds = Metrics.Counter(label: "sale_hot_store_rebuilds_total", factory: factory)
-        reconciled = Metrics.Counter(label: "sale_reconciled_purchases_total", factory: factory)
-        guessesCommitted = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "committed")], factory: factory)
-        guessesRefused = Metrics.Counter(label: "sale_guessed_commits_total", dimensions: [("result", "refused")], factory: factory)
+    /// The help text of every family, by name (also what the conventions test checks).
+    static let help: [String: String] = [
+        "http_requests_total": "HTTP requests answered, by route template, method, status and outcome (error code or ok).",
+        "http_request_duration_seconds": "Time from a request's head to its answer, by route template and outcome.",
+        "sale_items": "Items in the current sale.",
+        "sale_items_sold": "Items of the current sale sold (at most 1 s old).",
+        "sale_items_held": "Items of the current sale held by an unexpired checkout (at most 1 s old).",
+        "sale_current_id": "The id of the current sale.",
+        "sale_store_errors_total": "Store calls that failed, by store (hot, durable), operation and kind (timeout, unavailable).",
+        "sale_reconcile_runs_total": "Background reconcile passes, by result (ok, failed).",
+        "sale_reconciled_purchases_total": "Purchases the reconcile pass rolled forward after a crash left them half done.",
+        "sale_hot_store_rebuilds_total": "Rebuilds of the hot store from the durable store started by this instance.",
+        "sale_guessed_commits_total": "Checkouts and purchases that committed on what this instance remembered, by result (committed, refused).",
+        "sale_client_limit_refusals_total": "Checkouts refused by the per-client abuse limits, by reason (rate_limited, too_many_holds).",
+        "sale_client_limit_tracked_clients": "Clients the per-client limiter currently remembers.",
+        "sale_client_limit_untracked_total": "Checkouts let through untracked because the limiter's table was full.",
+    ]
+
+    /// A family's name and help (the full name as the metric name, so the registry adds nothing).
+    static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
     }
 
-    /// The labels of one kind of request, the key of its cached counter and timer.
+    /// The labels of one store-error series.
+    struct StoreErrorLabels: Hashable {
+        let store: String
+        let operation: String
+        let kind: String
+    }
+
+    static let storeOperations: [(store: String, operations: [String])] = [
+        ("hot", ["read", "commit", "install"]), ("durable", ["write", "query", "bump_generation"]),
+    ]
+
+    static let durationBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        func counter(_ name: String, _ labels: [(String, String)] = []) -> Counter {
+            registry.makeCounter(descriptor: Self.descriptor(name), labels: labels)
+        }
+        func gauge(_ name: String) -> Gauge {
+            registry.makeGauge(descriptor: Self.descriptor(name), labels: [])
+        }
+        items = gauge("sale_items")
+        itemsSold = gauge("sale_items_sold")
+        itemsHeld = gauge("sale_items_held")
+        currentSale = gauge("sale_current_id")
+        rebuilds = counter("sale_hot_store_rebuilds_total")
+        reconciled = counter("sale_reconciled_purchases_total")
+        guessesCommitted = counter("sale_guessed_commits_total", [("result", "committed")])
+        guessesRefused = counter("sale_guessed_commits_total", [("result", "refused")])
+        clientLimitRefusals = Dictionary(uniqueKeysWithValues: ClientLimits.Refusal.allCases.map { reason in
+            (reason, counter("sale_client_limit_refusals_total", [("reason", reason.rawValue)]))
+        })
+        clientLimitsTracked = gauge("sale_client_limit_tracked_clients")
+        clientLimitsUntracked = counter("sale_client_limit_untracked_total")
+        reconcileRuns = Dictionary(uniqueKeysWithValues: ["ok", "failed"].map { result in
+            (result, counter("sale_reconcile_runs_total", [("result", result)]))
+        })
+        var storeErrors: [StoreErrorLabels: Counter] = [:]
+        for (store, operations) in Self.storeOperations {
+            for operation in operations {
+                for kind in ["timeout", "unavailable"] {
+                    storeErrors[StoreErrorLabels(store: store, operation: operation, kind: kind)] = counter(
+                        "sale_store_errors_total", [("store", store), ("operation", operation), ("kind", kind)])
+                }
+            }
+        }
+        self.storeErrors = storeErrors
+    }
+
+    /// A checkout refused by the per-client limits.
+    func clientLimitRefusal(_ reason: ClientLimits.Refusal) {
+        clientLimitRefusals[reason]?.increment()
+    }
+
+    /// The labels of one kind of request, the key of its cached counter and histogram.
     struct RequestLabels: Hashable {
         let route: String
         let method: String
@@ -77,28 +155,27 @@ final class ServerMetrics: Sendable {
         let outcome: String
     }
 
-    /// Counters and timers already made, so a request costs one dictionary lookup instead of the
-    /// factory's registry lookup (labels are bounded: known routes, methods, statuses, outcomes).
-    private let requestMetrics = Mutex<[RequestLabels: (Metrics.Counter, Metrics.Timer)]>([:])
+    /// Counters and histograms already made, so a request costs one dictionary lookup instead of
+    /// the registry's (labels are bounded: known routes, methods, statuses, outcomes).
+    private let requestMetrics = Mutex<[RequestLabels: (Counter, DurationHistogram)]>([:])
 
     func request(route: String, method: String, status: Int, outcome: String, nanoseconds: Int64) {
         let labels = RequestLabels(route: route, method: method, status: status, outcome: outcome)
-        let (counter, timer) = requestMetrics.withLock { cache in
+        let (counter, histogram) = requestMetrics.withLock { cache in
             if let made = cache[labels] { return made }
             let made = (
-                Metrics.Counter(
-                    label: "http_requests_total",
-                    dimensions: [("route", route), ("method", method), ("status", String(status)), ("outcome", outcome)],
-                    factory: factory),
-                Metrics.Timer(
-                    label: "http_request_duration_seconds", dimensions: [("route", route), ("outcome", outcome)],
-                    factory: factory)
+                registry.makeCounter(
+                    descriptor: Self.descriptor("http_requests_total"),
+                    labels: [("route", route), ("method", method), ("status", String(status)), ("outcome", outcome)]),
+                registry.makeDurationHistogram(
+                    descriptor: Self.descriptor("http_request_duration_seconds"), labels: [("route", route), ("outcome", outcome)],
+                    buckets: Self.durationBuckets)
             )
             cache[labels] = made
             return made
         }
         counter.increment()
-        timer.recordNanoseconds(nanoseconds)
+        histogram.recordNanoseconds(nanoseconds)
     }
 
     func storeError(store: String, operation: String, failure: StoreFailure) {
@@ -106,10 +183,7 @@ final class ServerMetrics: Sendable {
         case .timeout: "timeout"
         case .unavailable: "unavailable"
         }
-        Metrics.Counter(
-            label: "sale_store_errors_total", dimensions: [("store", store), ("operation", operation), ("kind", kind)],
-            factory: factory
-        ).increment()
+        storeErrors[StoreErrorLabels(store: store, operation: operation, kind: kind)]?.increment()
     }
 
     /// A checkout or purchase committed on what this instance remembered (`HotRecordCache`):
@@ -119,13 +193,13 @@ final class ServerMetrics: Sendable {
     }
 
     func reconcileRun(_ result: String) {
-        Metrics.Counter(label: "sale_reconcile_runs_total", dimensions: [("result", result)], factory: factory).increment()
+        reconcileRuns[result]?.increment()
     }
 
     func update(summary: SaleSummary) {
-        itemsHeld.record(summary.held)
-        itemsSold.record(summary.sold)
-        itemsTotal.record(summary.total)
+        itemsHeld.record(Int64(summary.held))
+        itemsSold.record(Int64(summary.sold))
+        items.record(Int64(summary.total))
         currentSale.record(summary.sale.rawValue)
     }
 
@@ -146,13 +220,20 @@ struct ObservabilityMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        // Hummingbird's ids count up from a random start, which tells any client how many
+        // requests the server saw in between: replace them with random ones.
+        var context = context
+        let requestID = RequestIDs.random()
+        context.logger[metadataKey: "hb.request.id"] = .string(requestID)
         var response: Response
         var routeLabel: String?
-        if request.uri.string.utf8.count > ServerLimits.maxTargetBytes
-            || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > ServerLimits.maxBodyBytes
-        {
+        if request.uri.string.utf8.count > ServerLimits.maxTargetBytes {
+            context.outcome.set(APIError.targetTooLong.code)
+            response = .error(.targetTooLong, headers: [.connection: "close"])
+        } else if (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > ServerLimits.maxBodyBytes {
+            // The body is not read: the connection ends after this answer (HTTPEdgeHandler).
             context.outcome.set(APIError.requestTooLarge.code)
-            response = .error(.requestTooLarge)
+            response = .error(.requestTooLarge, headers: [.connection: "close"])
         } else {
             do {
                 response = try await next(request, context)
@@ -186,9 +267,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
                 "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(response.status.code),
                 "outcome": .string(outcome), "duration_ms": .string(String(Double(nanoseconds / 1_000) / 1_000)),
             ])
-        if let id = context.logger[metadataKey: "hb.request.id"] {
-            response.headers[.init("X-Request-Id")!] = id.description
-        }
+        response.headers[RequestIDs.header] = requestID
         return response
     }
 
@@ -246,5 +325,16 @@ extension ServerMetrics {
             if case .failure(let failure) = result { storeError(store: store, operation: operation, failure: failure) }
             complete(result)
         }
+    }
+}
+
+/// Request ids: 128 random bits (22 URL-safe characters), so they reveal nothing about the
+/// server's volume or order, and are unique without coordination between instances.
+enum RequestIDs {
+    static let header = HTTPField.Name("X-Request-Id")!  // a valid literal name
+
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode(generator.next(), generator.next())
     }
 }

@@ -19,7 +19,7 @@ struct ReconcileService: Service {
                 case .reconciled(let count):
                     metrics.reconcileRun("ok")
                     if count > 0 {
-                        metrics.reconciled.increment(by: count)
+                        metrics.reconciled.increment(by: Int64(count))
                         logger.notice("reconcile rolled purchases forward", metadata: ["count": "\(count)"])
                     }
                 case .failed:

@@ -1,7 +1,9 @@
 import Adapters
 import Engine
+import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import Synchronization
 
 /// The handlers: each one parses with the engine's parsers, runs the engine (through the
@@ -16,9 +18,14 @@ final class SaleAPI: Sendable {
     let metrics: ServerMetrics
     let wired: WiredStores
     let summaries: SummaryCache
+    let limiter: ClientLimiter
+    let proxies: TrustedProxies
+    let identity: IdentityVerifier
+    /// Set once the warning about an untrusted `X-Forwarded-For` has been logged.
+    let warnedAboutForwardedFor = Atomic(false)
 
     init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
-         summaryTTL: Duration) {
+         summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies, identity: IdentityVerifier) {
         let stores = Stores(
             hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
             durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
@@ -29,6 +36,9 @@ final class SaleAPI: Sendable {
         self.clock = clock
         self.metrics = metrics
         self.wired = wired
+        self.limiter = limiter
+        self.proxies = proxies
+        self.identity = identity
         self.summaries = SummaryCache(ttl: TimeSpan(microseconds: Int64(summaryTTL.components.seconds * 1_000_000
             + summaryTTL.components.attoseconds / 1_000_000_000_000)))
     }
@@ -40,18 +50,30 @@ final class SaleAPI: Sendable {
     func addRoutes(to router: Router<SaleRequestContext>) {
         router.post("/checkout") { request, context in await self.checkout(request, context) }
         router.post("/purchase") { request, context in await self.purchase(request, context) }
-        router.get("/sale") { _, context in await self.currentSale(context) }
-        router.get("/sales/{sale}/items/{item}") { _, context in await self.item(context) }
-        router.get("/sales/{sale}/items/{item}/image.svg") { _, context in self.image(context) }
+        router.get("/sale") { request, context in await self.withoutParameters(request, context, self.currentSale) }
+        router.get("/sales/{sale}/items/{item}") { request, context in await self.withoutParameters(request, context, self.item) }
+        router.get("/sales/{sale}/items/{item}/image.svg") { request, context in
+            await self.withoutParameters(request, context) { context in self.image(context) }
+        }
         router.get("/users/{user}/purchases") { request, context in await self.purchases(request, context) }
-        router.get("/health") { _, context in await self.health(context) }
-        router.get("/metrics") { _, context in await self.metricsText(context) }
+        router.get("/health") { request, context in await self.withoutParameters(request, context, self.health) }
+        router.get("/metrics") { request, context in await self.withoutParameters(request, context, self.metricsText) }
+    }
+
+    /// Runs a route that takes no query parameters, after refusing any (as the POST routes do).
+    func withoutParameters(
+        _ request: Request, _ context: SaleRequestContext, _ handler: (SaleRequestContext) async -> Response
+    ) async -> Response {
+        do { _ = try query(request) } catch { return fail(error, context) }
+        return await handler(context)
     }
 
     /// Records the outcome for logs and metrics and renders the error.
     func fail(_ error: APIError, _ context: SaleRequestContext) -> Response {
         context.outcome.set(error.code)
-        return .error(error)
+        // After a body that was not (fully) read, the connection cannot carry another request.
+        let ends = error == .requestTooLarge || error == .incompleteRequest
+        return .error(error, headers: ends ? [.connection: "close"] : [:])
     }
 
     func ok(_ body: JSON, _ context: SaleRequestContext, outcome: String = "ok") -> Response {
@@ -59,10 +81,25 @@ final class SaleAPI: Sendable {
         return .json(body)
     }
 
+    // MARK: - Parameters, checked the same way on every route
+
+    /// The query of a route that takes the parameters `allowed`: unknown or repeated names, bad
+    /// escapes and oversized queries are the same `400`s as on `/checkout` and `/purchase`.
+    func query(_ request: Request, allowed: Set<String> = []) throws(APIError) -> QueryParameters {
+        try QueryParameters.parse(request.uri.query ?? "", allowed: allowed)
+    }
+
+    /// A path parameter, percent-decoded as a query value is (`/users/al%69ce` is alice).
+    func pathParameter(_ name: String, _ context: SaleRequestContext) throws(APIError) -> String? {
+        guard let raw = context.parameters.get(name) else { return nil }
+        return try QueryParameters.decodePathSegment(raw)
+    }
+
     // MARK: - POST /checkout
 
     /// Reads (and drops) the body no endpoint uses, so that a request cut off before its declared
-    /// end is refused instead of acted on.
+    /// end is refused instead of acted on; a body over the limit, however it is framed
+    /// (`Content-Length` is refused earlier, chunked here), is `413`.
     func awaitCompleteRequest(_ request: Request) async -> APIError? {
         // No body declared (no Transfer-Encoding, no or a zero Content-Length): the request was
         // complete with its head (RFC 9112 §6.3), so there is nothing to wait for.
@@ -72,6 +109,8 @@ final class SaleAPI: Sendable {
         do {
             _ = try await request.body.collect(upTo: ServerLimits.maxBodyBytes)
             return nil
+        } catch is NIOTooManyBytesError {
+            return .requestTooLarge
         } catch {
             return .incompleteRequest
         }
@@ -81,7 +120,26 @@ final class SaleAPI: Sendable {
         let parsed: CheckoutRequest
         do { parsed = try CheckoutRequest.parse(query: request.uri.query ?? "", rules: rules) } catch { return fail(error, context) }
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
-        switch await driver.checkout(parsed) {
+        let verified: UserID?
+        switch proveUser(parsed.user, request, context) {
+        case .success(let user): verified = user
+        case .failure(let refusal): return refusal.response
+        }
+        let client = verified.map(ClientLimits.Client.user) ?? client(of: request, context)
+        let ticket: ClientLimits.Ticket
+        switch limiter.admitCheckout(client, now: clock()) {
+        case .success(let admitted): ticket = admitted
+        case .failure(let refusal):
+            context.outcome.set(refusal.error.code)
+            return refusal.response
+        }
+        let answer = await driver.checkout(parsed)
+        var held: ClientLimits.Hold?
+        if case .held(let hold) = answer {
+            held = ClientLimits.Hold(sale: hold.sale, item: hold.item, liveUntil: hold.expiresAt + rules.clockSkewAllowance)
+        }
+        limiter.settle(ticket, hold: held, now: clock())
+        switch answer {
         case .held(let hold):
             return ok(
                 .object([
@@ -97,6 +155,50 @@ final class SaleAPI: Sendable {
         }
     }
 
+    // MARK: - Who the client is
+
+    /// The client the per-client limits count against: the connection's peer address, or the
+    /// address a trusted proxy forwarded (`X-Forwarded-For`, only from `TRUSTED_PROXIES`).
+    func client(of request: Request, _ context: SaleRequestContext) -> ClientLimits.Client {
+        let peer = context.peerAddress
+        let trusted = peer.map(proxies.contains) ?? false
+        if !trusted, !warnedAboutForwardedFor.load(ordering: .relaxed), request.headers[Self.forwardedFor] != nil,
+            warnedAboutForwardedFor.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        {
+            // Behind a proxy that is not in TRUSTED_PROXIES every client shares the proxy's limits.
+            context.logger.warning(
+                """
+                X-Forwarded-For came from a peer not in TRUSTED_PROXIES and is ignored: if this is your proxy or balancer, \
+                every client behind it shares one client's abuse limits; list it in TRUSTED_PROXIES (logged once)
+                """,
+                metadata: ["peer": "\(peer?.description ?? "unknown")"])
+        }
+        let forwarded = trusted ? request.headers[values: Self.forwardedFor] : []
+        guard let address = proxies.clientAddress(peer: peer, forwardedFor: forwarded) else { return .address("unknown") }
+        return .address(address.description)
+    }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!  // a valid literal name
+
+    /// A `401` answer, recorded for logs and metrics.
+    struct IdentityRefusal: Error {
+        let response: Response
+    }
+
+    /// In `signed` and `gateway` modes, the request's proof must name `user`: the verified user,
+    /// or the `401` to answer. In `trust` mode nil (nothing is verified).
+    func proveUser(_ user: UserID, _ request: Request, _ context: SaleRequestContext) -> Result<UserID?, IdentityRefusal> {
+        let error: APIError
+        switch identity.verifiedUser(request, peer: context.peerAddress, now: clock()) {
+        case .success(nil): return .success(nil)
+        case .success(let proven?) where proven == user: return .success(proven)
+        case .success: error = .identityMismatch
+        case .failure(let refused): error = refused
+        }
+        context.outcome.set(error.code)
+        return .failure(IdentityRefusal(response: identity.refusal(error)))
+    }
+
     // MARK: - POST /purchase
 
     func purchase(_ request: Request, _ context: SaleRequestContext) async -> Response {
@@ -105,6 +207,9 @@ final class SaleAPI: Sendable {
         if let incomplete = await awaitCompleteRequest(request) { return fail(incomplete, context) }
         switch await driver.purchase(code) {
         case .purchased(let purchase):
+            // The code is the proof of a purchase; the client that held it is its user once identity is on.
+            let client = identity.isOn ? .user(purchase.user) : client(of: request, context)
+            limiter.release(client, sale: purchase.sale, item: purchase.item)
             return ok(
                 .object([
                     ("status", .string("success")), ("sale_id", .int(purchase.sale.rawValue)), ("item_id", .int(purchase.item.rawValue)),
@@ -173,11 +278,15 @@ final class SaleAPI: Sendable {
     // MARK: - GET /sales/{sale}/items/{item}
 
     func itemPath(_ context: SaleRequestContext) -> Result<(SaleID, ItemID), APIError> {
-        guard let sale = context.parameters.get("sale").flatMap(parseSaleID) else { return .failure(.invalidSaleID) }
-        guard let item = context.parameters.get("item").flatMap({ CheckoutRequest.parseItem($0, rules: rules) }) else {
-            return .failure(.invalidItemIDPath)
+        do {
+            guard let sale = try pathParameter("sale", context).flatMap(parseSaleID) else { return .failure(.invalidSaleID) }
+            guard let item = try pathParameter("item", context).flatMap({ CheckoutRequest.parseItem($0, rules: rules) }) else {
+                return .failure(.invalidItemIDPath)
+            }
+            return .success((sale, item))
+        } catch {
+            return .failure(error)
         }
-        return .success((sale, item))
     }
 
     func item(_ context: SaleRequestContext) async -> Response {
@@ -218,10 +327,18 @@ final class SaleAPI: Sendable {
     // MARK: - GET /users/{user}/purchases?sale=
 
     func purchases(_ request: Request, _ context: SaleRequestContext) async -> Response {
-        guard let user = context.parameters.get("user").flatMap({ UserID.parse($0) }) else { return fail(.invalidUserIDPath, context) }
+        let user: UserID
+        do {
+            guard let parsed = try pathParameter("user", context).flatMap({ UserID.parse($0) }) else {
+                return fail(.invalidUserIDPath, context)
+            }
+            user = parsed
+        } catch {
+            return fail(error, context)
+        }
         let sale: SaleID
         do {
-            let params = try QueryParameters.parse(request.uri.query ?? "", allowed: ["sale"])
+            let params = try query(request, allowed: ["sale"])
             if let raw = params["sale"] {
                 guard let parsed = parseSaleID(raw) else { return fail(.invalidSaleID, context) }
                 sale = parsed
@@ -231,6 +348,7 @@ final class SaleAPI: Sendable {
         } catch {
             return fail(error, context)
         }
+        if case .failure(let refusal) = proveUser(user, request, context) { return refusal.response }
         guard case .durableQuery(.purchases(let purchases)) = await stores.execute(.durableQuery(.purchases(sale: sale, user: user)))
         else { return fail(.unavailable, context) }
         let items: [JSON] = purchases.sorted { $0.item < $1.item }.map { purchase in

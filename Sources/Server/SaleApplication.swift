@@ -1,8 +1,11 @@
 import Adapters
 import Engine
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -23,19 +26,20 @@ enum SaleApplication {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> (app: App, api: SaleAPI) {
         let metrics = ServerMetrics()
-        let api = SaleAPI(wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL)
+        let limiter = ClientLimiter(policy: config.clientLimitPolicy, metrics: metrics)
+        let api = SaleAPI(
+            wired: wired, rules: config.rules, clock: clock, metrics: metrics, summaryTTL: config.summaryCacheTTL, limiter: limiter,
+            proxies: config.trustedProxies, identity: IdentityVerifier(settings: config.identity, proxies: config.trustedProxies))
         let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
         api.addRoutes(to: router)
+        let rejections = EdgeRejections(metrics: metrics, logger: logger)
         let reconcile = ReconcileService(driver: api.driver, interval: config.reconcileInterval, metrics: metrics, logger: logger)
         var app = Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    idleTimeout: .seconds(75),
-                    httpDecoderConfiguration: .init(
-                        maxHeaderFieldSize: ServerLimits.maxHeadBytes, maxHeaderListSize: ServerLimits.maxHeadBytes,
-                        maxHeaderFieldCount: 100))),
+            server: HTTPServerBuilder { responder in
+                SaleHTTP1Channel(responder: responder, rejections: rejections, idleTimeout: .seconds(75))
+            },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             services: [reconcile],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
@@ -53,6 +57,39 @@ enum SaleApplication {
             }
         }
         return (app, api)
+    }
+}
+
+extension SaleApplication {
+    /// The service group the server runs in (the binary and the tests alike): the application,
+    /// and a notice on shutdown. A graceful shutdown (SIGTERM, SIGINT) stops accepting
+    /// connections and lets requests in flight finish for at most `SHUTDOWN_GRACE`; then the
+    /// group is cancelled, which closes the remaining connections' input, so a stalled upload
+    /// cannot hold the process.
+    static func serviceGroup(app: App, config: ServerConfiguration, logger: Logger, signals: [UnixSignal]) -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                .init(service: ShutdownNotice(grace: config.shutdownGrace, logger: logger), successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: signals, logger: logger)
+        configuration.maximumGracefulShutdownDuration = config.shutdownGrace
+        configuration.maximumCancellationDuration = .seconds(5)
+        return ServiceGroup(configuration: configuration)
+    }
+}
+
+/// Says, when it happens, that a shutdown began and how long requests in flight have: without
+/// it, nothing was logged until the drain ended.
+struct ShutdownNotice: Service {
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice(
+            "shutting down: no new connections; requests in flight have until the grace ends, then their connections are cut",
+            metadata: ["grace_s": "\(grace.components.seconds)"])
     }
 }
 

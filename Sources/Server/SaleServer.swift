@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Hummingbird
 import Logging
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +37,19 @@ struct SaleServerCommand: AsyncParsableCommand {
     var clockSkewAllowanceMs: String?
     @Option(help: "Connections to PostgreSQL, one thread each [PG_CONNECTIONS] (default 2).") var pgConnections: String?
     @Option(help: "Connections to Redis, one thread each [REDIS_CONNECTIONS] (default 2).") var redisConnections: String?
+    @Option(help: "Checkouts per second per client once the burst is spent, 0 = off [CLIENT_CHECKOUT_RATE] (default 10).")
+    var clientCheckoutRate: String?
+    @Option(help: "Checkouts a quiet client may make at once [CLIENT_CHECKOUT_BURST] (default 40).") var clientCheckoutBurst: String?
+    @Option(help: "Unexpired holds per client, 0 = off [CLIENT_MAX_HOLDS] (default max(USER_LIMIT, 1% of SALE_ITEMS)).")
+    var clientMaxHolds: String?
+    @Option(help: "Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated [TRUSTED_PROXIES] (default none).")
+    var trustedProxies: String?
+    @Option(help: "Who the user is: trust, signed (X-User-Token; IDENTITY_SECRET from the environment) or gateway [IDENTITY_MODE].")
+    var identityMode: String?
+    @Option(help: "The header a trusted gateway names the user in [IDENTITY_HEADER] (default X-Authenticated-User).")
+    var identityHeader: String?
+    @Option(help: "Seconds a shutdown lets requests in flight finish before cutting them [SHUTDOWN_GRACE] (default 10).")
+    var shutdownGrace: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -47,6 +61,10 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
             (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),
             (ServerConfiguration.postgresConnections, pgConnections), (ServerConfiguration.redisConnections, redisConnections),
+            (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
+            (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
+            (ServerConfiguration.identityMode, identityMode), (ServerConfiguration.identityHeader, identityHeader),
+            (ServerConfiguration.shutdownGrace, shutdownGrace),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags
@@ -89,13 +107,30 @@ struct SaleServerCommand: AsyncParsableCommand {
                 "sale_length_s": "\(rules.saleLength.seconds)", "user_limit": "\(rules.userLimit)",
                 "hold_ttl_s": "\(rules.holdTTL.seconds)", "catalog_seed": "\(rules.catalogSeed)",
                 "clock_skew_allowance_ms": "\(rules.clockSkewAllowance.microseconds / 1_000)",
+                "client_checkout_rate": "\(config.clientCheckoutRate == 0 ? "off" : "\(config.clientCheckoutRate)/s")",
+                "client_checkout_burst": "\(config.clientCheckoutBurst)",
+                "client_max_holds": "\(config.clientLimitPolicy.maxLiveHolds == 0 ? "off" : "\(config.clientLimitPolicy.maxLiveHolds)")",
+                "trusted_proxies": "\(config.trustedProxies.isEmpty ? "none" : "\(config.trustedProxies.ranges.count) ranges")",
+                "identity_mode": "\(config.identity.mode.rawValue)",
             ])
+        if config.identity.mode == .trust {
+            logger.warning(
+                """
+                ************************************************************************
+                IDENTITY_MODE=trust: user_id is believed as given. ANYONE CAN ACT AS ANY
+                USER: check out in their name, use up their limit, read their purchases.
+                Per-client limits count addresses only. For a public sale set
+                IDENTITY_MODE=signed (with IDENTITY_SECRET) or IDENTITY_MODE=gateway.
+                ************************************************************************
+                """)
+        }
         let startupLogger = logger
         let (app, _) = SaleApplication.make(
             config: config, wired: wired, logger: logger,
             onServerRunning: { port in startupLogger.notice("sale-server listening", metadata: ["port": "\(port)"]) })
+        let group = SaleApplication.serviceGroup(app: app, config: config, logger: logger, signals: [.sigterm, .sigint])
         do {
-            try await app.runService()  // graceful shutdown on SIGTERM and SIGINT
+            try await group.run()  // graceful shutdown on SIGTERM and SIGINT, bounded by SHUTDOWN_GRACE
         } catch {
             await wired.close()
             logger.critical("sale-server stopped on an error", metadata: ["error": "\(error)"])

@@ -33,14 +33,18 @@ import Testing
             #expect(reply.header("content-type")?.hasPrefix("text/plain") == true)
             let text = reply.text
             #expect(text.contains(#"http_requests_total{route="/checkout",method="POST",status="200",outcome="held"} 2"#), "\(text)")
-            #expect(text.contains(#"sale_guessed_commits_total{result="committed"} 1"#))
+            // 1, or 2 when a reconcile pass (every 200 ms here) told the instance the hot store's
+            // generation before mia's checkout, which a busy test run can delay that long.
+            #expect(
+                text.contains(#"sale_guessed_commits_total{result="committed"} 1"#)
+                    || text.contains(#"sale_guessed_commits_total{result="committed"} 2"#))
             #expect(text.contains(#"sale_guessed_commits_total{result="refused"} 0"#))
             #expect(text.contains(#"http_requests_total{route="/checkout",method="POST",status="409",outcome="item_held"} 1"#))
             #expect(text.contains(#"http_requests_total{route="unmatched",method="GET",status="404",outcome="not_found"} 1"#))
             #expect(text.contains(#"http_request_duration_seconds_bucket{route="/checkout",outcome="held",le="#))
             #expect(text.contains("sale_items_held 2"))
             #expect(text.contains("sale_items_sold 0"))
-            #expect(text.contains("sale_items_total 10000"))
+            #expect(text.contains("sale_items 10000"))
         }
     }
 

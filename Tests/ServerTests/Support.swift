@@ -138,8 +138,13 @@ final class RunningServer: Sendable {
         environment: [String: String] = [:], kind: StoreKind = .memory, stores: WiredStores? = nil,
         clock: (@Sendable () -> Instant)? = nil
     ) async throws -> RunningServer {
+        // The per-client limits are on by default in the binary; here they are off unless a test
+        // sets them, because every other test sends all its requests from 127.0.0.1 (AbuseTests
+        // run them with the defaults).
+        let limitsOff = ["CLIENT_CHECKOUT_RATE": "0", "CLIENT_MAX_HOLDS": "0"]
         var config = try ServerConfiguration.resolve(
-            flags: ["HOST": "127.0.0.1", "PORT": "0"], environment: environment.merging(kind.environment) { $1 })
+            flags: ["HOST": "127.0.0.1", "PORT": "0"],
+            environment: limitsOff.merging(environment) { $1 }.merging(kind.environment) { $1 })
         config.reconcileInterval = .milliseconds(200)
         if kind == .postgresRedis { try await StoreKind.sharedStoresReady.value }
         let wired: WiredStores
@@ -149,7 +154,7 @@ final class RunningServer: Sendable {
         let (app, api) = SaleApplication.make(
             config: config, wired: wired, logger: quietLogger, clock: clock,
             onServerRunning: { port in continuation.yield(port) })
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quietLogger))
+        let group = SaleApplication.serviceGroup(app: app, config: config, logger: quietLogger, signals: [])
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
@@ -164,8 +169,12 @@ final class RunningServer: Sendable {
 
     // MARK: Requests
 
-    func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPReply {
-        try await RawHTTP.send(port: port, method: method, target: target, headers: headers, body: body)
+    /// - Parameter from: the loopback address to connect from (any of 127.0.0.0/8), so a test can
+    ///   be several clients; 127.0.0.1 by default.
+    func request(
+        _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = [], from source: String? = nil
+    ) async throws -> HTTPReply {
+        try await RawHTTP.send(port: port, method: method, target: target, headers: headers, body: body, from: source)
     }
 
     func post(_ target: String) async throws -> HTTPReply { try await request("POST", target) }
@@ -227,7 +236,9 @@ struct HTTPReply: Sendable, CustomStringConvertible {
 /// Sends exactly the bytes of a request (so tests can send what a well-behaved client would
 /// refuse to) and reads the response until the server closes the connection.
 enum RawHTTP {
-    static func send(port: Int, method: String, target: String, headers: [(String, String)], body: [UInt8]) async throws -> HTTPReply {
+    static func send(
+        port: Int, method: String, target: String, headers: [(String, String)], body: [UInt8], from source: String? = nil
+    ) async throws -> HTTPReply {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
@@ -236,13 +247,13 @@ enum RawHTTP {
         return try await withCheckedThrowingContinuation { continuation in
             // A thread of its own: blocking in Dispatch's pool would starve the server's tasks,
             // which share that pool with Swift concurrency on Linux.
-            let thread = Thread { continuation.resume(with: Result { try exchange(port: port, bytes: bytes) }) }
+            let thread = Thread { continuation.resume(with: Result { try exchange(port: port, bytes: bytes, from: source) }) }
             thread.start()
         }
     }
 
-    static func exchange(port: Int, bytes: [UInt8]) throws -> HTTPReply {
-        let fd = try connectLoopback(port: port)
+    static func exchange(port: Int, bytes: [UInt8], from source: String? = nil) throws -> HTTPReply {
+        let fd = try connectLoopback(port: port, from: source)
         defer { close(fd) }
         var sent = 0
         while sent < bytes.count {
@@ -254,12 +265,25 @@ enum RawHTTP {
         return try parse(received)
     }
 
-    /// A TCP connection to 127.0.0.1:`port` with a 15 s receive timeout.
-    static func connectLoopback(port: Int) throws -> Int32 {
+    /// A TCP connection to 127.0.0.1:`port` with a 15 s receive timeout, from `source` (a loopback
+    /// address) when given.
+    static func connectLoopback(port: Int, from source: String? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         var timeout = timeval(tv_sec: 15, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw TestFailure("bind to \(source) failed")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -34,7 +34,17 @@ public struct QueryParameters: Sendable, Equatable {
 
     public subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
 
-    static func decode(_ bytes: ArraySlice<UInt8>) throws(APIError) -> String {
+    /// Decodes one path segment as a query value is decoded (the same escapes, the same UTF-8
+    /// check), except that `+` stays `+` (it means a space only in a query).
+    public static func decodePathSegment<S: StringProtocol>(_ segment: S) throws(APIError) -> String {
+        do {
+            return try decode(ArraySlice(segment.utf8), plusIsSpace: false)
+        } catch {
+            throw .badRequest("malformed_path", "a path segment has an invalid percent-escape or is not UTF-8")
+        }
+    }
+
+    static func decode(_ bytes: ArraySlice<UInt8>, plusIsSpace: Bool = true) throws(APIError) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = bytes.startIndex
@@ -47,7 +57,7 @@ public struct QueryParameters: Sendable, Equatable {
                 out.append(hi << 4 | lo)
                 i += 3
             } else {
-                out.append(b == UInt8(ascii: "+") ? UInt8(ascii: " ") : b)
+                out.append(plusIsSpace && b == UInt8(ascii: "+") ? UInt8(ascii: " ") : b)
                 i += 1
             }
         }

@@ -46,4 +46,39 @@ public enum Base64URL {
             return false
         }
     }
+
+    /// The value of one alphabet character, nil for any other byte.
+    static func value(of b: UInt8) -> UInt32? {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt32(b - UInt8(ascii: "A"))
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt32(b - UInt8(ascii: "a")) + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(b - UInt8(ascii: "0")) + 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: nil
+        }
+    }
+
+    /// Decodes unpadded URL-safe base64; nil unless `text` is exactly what `encode` writes for
+    /// some bytes (so each byte string has one accepted spelling).
+    public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for char in chars {
+            guard let value = value(of: char) else { return nil }
+            accumulator = accumulator << 6 | value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        guard accumulator == 0 else { return nil }  // leftover bits must be zero, as encode leaves them
+        return out
+    }
 }
