@@ -21,14 +21,14 @@ struct ServerConfiguration: Sendable, Equatable {
     var reconcileInterval: Duration = .seconds(5)
     /// How long `GET /sale` and the sale gauges may be stale.
     var summaryCacheTTL: Duration = .seconds(1)
-    /// Per-client abuse limits (SPEC §6): checkouts per second and burst (rate `0` is off), and
+    /// Per-client abuse limits (docs/spec.md, "Identity and abuse"): checkouts per second and burst (rate `0` is off), and
     /// live holds per client (nil: the default share of a sale, `0`: off).
     var clientCheckoutRate = 10
     var clientCheckoutBurst = 40
     var clientMaxHolds: Int?
     /// Addresses of the proxies whose `X-Forwarded-For` (and, in `gateway` mode, user header) is believed.
     var trustedProxies = TrustedProxies()
-    /// Who the user of a request is: `trust`, `signed` or `gateway` (SPEC §6).
+    /// Who the user of a request is: `trust`, `signed` or `gateway` (docs/spec.md, "Identity and abuse").
     var identity = IdentitySettings()
     /// How long a graceful shutdown waits for requests in flight before cutting their connections.
     var shutdownGrace: Duration = .seconds(10)

@@ -3,7 +3,7 @@ import Engine
 import HTTPTypes
 import Hummingbird
 
-/// How the server knows who the user of a request is (SPEC §6, `IDENTITY_MODE`).
+/// How the server knows who the user of a request is (docs/spec.md, "Identity and abuse"; `IDENTITY_MODE`).
 enum IdentityMode: String, Sendable, CaseIterable {
     /// `user_id` is believed as given (the contest's API). Anyone can act as anyone.
     case trust

@@ -96,7 +96,7 @@ public enum CheckoutRules {
         // Applied only while the store's clock is near this instance's: a decision on a clock that
         // jumped, or one held back by a pause, is refused by the store instead of applied.
         let margin = ClockCheck.maximumOffset(rules: rules)
-        let window = bug == .clockCheckSkipped ? nil : (from: now - margin, until: now + margin)
+        let window = bug == .clockCheckSkipped || !ClockCheck.isEnabled(rules: rules) ? nil : (from: now - margin, until: now + margin)
         return .hold(hold, HotCommit(generation: snapshot.generation, guards: guards, puts: puts, validFrom: window?.from,
                                      deadline: window?.until))
     }

@@ -1,4 +1,4 @@
-/// Per-client abuse limits that keep one client from locking a sale (SPEC.md §6).
+/// Per-client abuse limits that keep one client from locking a sale (docs/spec.md, "Identity and abuse").
 ///
 /// Two limits, each decided here and nowhere else:
 /// - a **checkout rate**: a token bucket per client (kept as GCRA, one instant per client): a burst
