@@ -689,6 +689,16 @@ def check(cfg, sh, out, db_url):
     for r in recs:
         if r["k"] == "purchase" and r["status"] in (404, 410) and r["code"] in first_ok and r["ts"] > first_ok[r["code"]]:
             problems.append(f"S7 completed code answered {r['status']} afterwards: {json.dumps(r)}")
+    # S6: no code is sold after an instance answered 410 for it (expiry is decided on the store's
+    # clock, the one the sale's compare-and-set is checked against): a 200 received after a 410 was
+    # received for the same code means a late commit (a paused instance) sold an expired code
+    first_expired = {}
+    for r in recs:
+        if r["k"] == "purchase" and r["status"] == 410:
+            first_expired[r["code"]] = min(first_expired.get(r["code"], r["tr"]), r["tr"])
+    for r in acked_p_all:
+        if r["code"] in first_expired and r["tr"] > first_expired[r["code"]]:
+            problems.append(f"S6 code sold after a 410 for it (at {first_expired[r['code']]}): {json.dumps(r)}")
     # S7: a purchase buys the checkout's own item for its own user
     for code, r in acked_p.items():
         c = checkouts_200.get(code)

@@ -62,6 +62,7 @@ final class ServerMetrics: Sendable {
     let clientLimitRefusals: [ClientLimits.Refusal: Counter]
     let clientLimitsTracked: Gauge
     let clientLimitsUntracked: Counter
+    let clockOffsetSeconds: Gauge
     let reconcileRuns: [String: Counter]
     let storeErrors: [StoreErrorLabels: Counter]
 
@@ -81,6 +82,7 @@ final class ServerMetrics: Sendable {
         "sale_client_limit_refusals_total": "Checkouts refused by the per-client abuse limits, by reason (rate_limited, too_many_holds).",
         "sale_client_limit_tracked_clients": "Clients the per-client limiter currently remembers.",
         "sale_client_limit_untracked_total": "Checkouts let through untracked because the limiter's table was full.",
+        "sale_clock_offset_seconds": "This instance's clock minus Redis's, as /health last measured it; past 3/4 of the skew allowance checkouts answer clock_unsafe.",
     ]
 
     /// A family's name and help (the full name as the metric name, so the registry adds nothing).
@@ -127,6 +129,7 @@ final class ServerMetrics: Sendable {
         })
         clientLimitsTracked = gauge("sale_client_limit_tracked_clients")
         clientLimitsUntracked = counter("sale_client_limit_untracked_total")
+        clockOffsetSeconds = gauge("sale_clock_offset_seconds")
         reconcileRuns = Dictionary(uniqueKeysWithValues: ["ok", "failed"].map { result in
             (result, counter("sale_reconcile_runs_total", [("result", result)]))
         })
@@ -190,6 +193,12 @@ final class ServerMetrics: Sendable {
     /// taken, or refused because the guess was out of date (the request then read first).
     @Sendable func guessedCommit(_ committed: Bool) {
         (committed ? guessesCommitted : guessesRefused).increment()
+    }
+
+    /// The offset `/health` measured (nil when the hot store did not tell).
+    func clockOffset(_ offset: TimeSpan?) {
+        guard let offset else { return }
+        clockOffsetSeconds.record(Double(offset.microseconds) / 1_000_000)
     }
 
     func reconcileRun(_ result: String) {

@@ -368,7 +368,8 @@ final class SaleAPI: Sendable {
         async let hot = stores.execute(.hotRead(HotRead(keys: [])))
         async let durable = stores.execute(
             .durableQuery(.purchases(sale: calendar.sale(at: now), user: UserID(unchecked: "_health"))))
-        let hotState: String = switch await hot {
+        let hotReply = await hot
+        let hotState: String = switch hotReply {
         case .hotRead(.snapshot): "ok"
         case .hotRead(.uninitialized): "uninitialized"  // reachable; the next request rebuilds it
         default: "unavailable"
@@ -377,16 +378,24 @@ final class SaleAPI: Sendable {
         case .durableQuery: "ok"
         default: "unavailable"
         }
-        let ready = hotState != "unavailable" && durableState == "ok"
+        // This instance's clock against the hot store's: too far, and it refuses checkouts.
+        var clockOffset: TimeSpan?
+        if case .hotRead(.snapshot(let snapshot)) = hotReply, let storeTime = snapshot.storeTime { clockOffset = now - storeTime }
+        let clockSafe = clockOffset.map { ClockCheck.isSafe(local: now, store: now - $0, rules: rules) } ?? true
+        metrics.clockOffset(clockOffset)
+        let ready = hotState != "unavailable" && durableState == "ok" && clockSafe
         var body: [(String, JSON)] = [
             ("status", .string(ready ? "ok" : "unavailable")), ("live", .bool(true)), ("ready", .bool(ready)),
             ("durable", .bool(wired.durable)), ("mode", .string(wired.mode)),
             ("stores", .object([("hot", .string(hotState)), ("durable", .string(durableState))])),
+            ("clock", .object([("safe", .bool(clockSafe)),
+                               ("offset_ms", clockOffset.map { .int($0.microseconds / 1_000) } ?? .null)])),
             ("sale_id", .int(calendar.sale(at: now).rawValue)), ("time", .string(RFC3339.format(now))),
         ]
         if ready { return ok(.object(body), context) }
-        body.append(("error", .object([("code", .string(APIError.unavailable.code)), ("message", .string(APIError.unavailable.message))])))
-        context.outcome.set(APIError.unavailable.code)
+        let error = clockSafe ? APIError.unavailable : APIError.clockUnsafe
+        body.append(("error", .object([("code", .string(error.code)), ("message", .string(error.message))])))
+        context.outcome.set(error.code)
         return .json(.object(body), status: .serviceUnavailable)
     }
 

@@ -30,6 +30,8 @@ import Engine
 public final class RedisHotStore: HotStore {
     private let pool: ConnectionPool<RedisDriver>
     private let genKey: String
+    /// The prefix of every key this store writes.
+    public let keyPrefix: String
     private let namespacePrefix: String
     private let recordTTLSeconds: Int
     /// The most arguments one install chunk carries.
@@ -48,6 +50,7 @@ public final class RedisHotStore: HotStore {
             RedisDriver(endpoint: endpoint ?? RedisEndpoint(host: "invalid.invalid", port: 1), connectTimeout: connectTimeout,
                         scripts: LuaScripts.all)
         }
+        self.keyPrefix = keyPrefix
         genKey = "\(keyPrefix):gen"
         namespacePrefix = "\(keyPrefix):g"
         self.recordTTLSeconds = recordTTLSeconds
