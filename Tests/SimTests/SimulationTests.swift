@@ -65,6 +65,9 @@ struct SimulationTests {
             "durable_applied_reply_lost", "rebuild_installed", "hot_commit_fenced", "cas_conflict", "purchase_after_sale_end",
             "rollover_in_flight", "purchase_rolled_forward", "concurrent_checkouts_one_user", "malformed_rejected",
             "purchase_near_expiry", "client_timeout_retry", "commit_on_guess", "guess_committed", "guess_refused",
+            // production's other faults (docs/failure-model.md)
+            "redis_rollback_same_generation", "call_applied_after_its_timeout", "paused_between_decision_and_commit",
+            "partitioned_from_redis", "partitioned_from_postgres", "clock_unsafe_refused",
         ] {
             #expect(totals[mark, default: 0] > 0, "coverage mark \(mark) never reached")
         }
@@ -82,7 +85,7 @@ struct SimulationTests {
 
     /// Every planted bug is caught (a few seeds suffice for the fast ones; the script runs all).
     @Test(arguments: [PlantedBug.limitOffByOne, .ackBeforeDurable, .unguardedUserRecord, .noSkewAllowance, .purchaseUsesCurrentSale,
-                      .purchaseRetryNotIdempotent])
+                      .purchaseRetryNotIdempotent, .identityBlindHotStore, .unfencedRefusals])
     func plantedBugIsCaught(bug: PlantedBug) {
         let verdict = PlantedBugHunt.hunt(bug, seeds: 1...10)
         #expect(verdict.caughtBy != nil, "\(bug.rawValue) was not caught in 10 seeds")

@@ -83,6 +83,15 @@ public struct HotStoreModel: Sendable {
         return .installed
     }
 
+    /// The same Redis server now holding another database's service state (it was pointed at
+    /// another PostgreSQL, or this service's PostgreSQL was replaced by a restored backup).
+    public mutating func serveAnotherDatabase(_ install: HotInstall) {
+        generation = install.generation
+        installedOn = server
+        records = install.records.mapValues { Versioned(value: $0, version: 1) }
+        sets = install.sets.mapValues { Set($0) }
+    }
+
     /// Redis restarting without persistence.
     public mutating func loseEverything() {
         generation = nil

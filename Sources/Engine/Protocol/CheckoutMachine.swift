@@ -217,7 +217,8 @@ public struct CheckoutMachine: Sendable {
         generationOfCommit = snapshot.generation
         switch decision {
         case .refuse(let outcome):
-            return persist(makeAttempt(outcome, hold: nil), .refused(outcome), fence: snapshot.generation)
+            return persist(makeAttempt(outcome, hold: nil), .refused(outcome),
+                           fence: policy.plantedBug == .unfencedRefusals ? nil : snapshot.generation)
         case .reaffirm(let hold):
             return persist(makeAttempt(.held, hold: hold), .held(hold), fence: snapshot.generation)
         case .resolveSlots(let keys):

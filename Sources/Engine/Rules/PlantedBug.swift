@@ -36,4 +36,7 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     case purchaseCommitIgnoresExpiry = "purchase-commit-ignores-expiry"
     /// The checkout decides on an instance clock however far it is from the store's.
     case clockCheckSkipped = "clock-check-skipped"
+    /// A checkout's refusal is written without the generation it was decided under: a refusal read
+    /// from a Redis that serves another database (`sold_out`, `item_sold`) is answered.
+    case unfencedRefusals = "unfenced-refusals"
 }

@@ -22,6 +22,12 @@ struct Checker: Sendable {
     private var durablePerSale: [SaleID: Int] = [:]
     /// Codes an instance answered `410` for, and when it first did.
     private var answeredExpired: [Code: Instant] = [:]
+    /// Generations this service's own rebuilds installed (not another database's).
+    private var ourGenerations: Set<Generation> = []
+    /// Items this service's hot store ever recorded as sold, and sales it ever counted sold out:
+    /// what an `item_sold` or `sold_out` answer must rest on.
+    private var everSold: Set<HotKey> = []
+    private var everSoldOut: Set<SaleID> = []
 
     init(rules: SaleRules, maxSkew: TimeSpan) {
         self.rules = rules
@@ -61,8 +67,22 @@ struct Checker: Sendable {
         }
     }
 
+    /// After a commit applied: what it sold, if it was made on this service's own hot store.
+    mutating func hotCommitApplied(_ commit: HotCommit, hot: HotStoreModel) {
+        guard ourGenerations.contains(commit.generation) else { return }
+        for (key, value) in commit.puts { if case .item(.sold)? = value { everSold.insert(key) } }
+        for case .sold(let sale) in commit.setAdds.keys where hot.members(.sold(sale)).count >= rules.itemsPerSale {
+            everSoldOut.insert(sale)
+        }
+    }
+
     /// After a rebuild's state was installed: every code handed out and still live is there.
-    mutating func installed(_ hot: HotStoreModel, now: Instant) {
+    mutating func installed(_ hot: HotStoreModel, install: HotInstall, now: Instant) {
+        ourGenerations.insert(install.generation)
+        for (key, value) in install.records { if case .item(.sold) = value { everSold.insert(key) } }
+        for (set, members) in install.sets {
+            if case .sold(let sale) = set, members.count >= rules.itemsPerSale { everSoldOut.insert(sale) }
+        }
         for key in newestHandedOut.keys.sorted(by: { $0.description < $1.description }) {
             guard let hold = newestHandedOut[key] else { continue }
             guard now < hold.expiresAt else {
@@ -125,7 +145,7 @@ struct Checker: Sendable {
             // (Its own holder may already have renewed it, at an instance whose clock says it expired.)
             let record = hot.record(key).itemRecord
             let renewedByHolder = if case .held(let current) = record { current.user == hold.user && now + maxSkew >= hold.expiresAt } else { false }
-            if hot.trustedGeneration != nil && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
+            if hot.trustedGeneration == durable.generation && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
                 fail("S6 violated: code \(hold.code) handed to \(hold.user), but \(key) is \(String(describing: hot.record(key).itemRecord))", at: now)
             }
             handedOut[hold.code] = hold
@@ -133,6 +153,13 @@ struct Checker: Sendable {
         case .refused(let outcome):
             if recorded?.outcome != outcome {
                 fail("S5 violated: checkout attempt \(attempt) answered \(outcome.rawValue) but PostgreSQL has \(String(describing: recorded?.outcome))", at: now)
+            }
+            // A refusal must rest on this service's own state, never on another database's.
+            if let recorded, outcome == .soldOut, !everSoldOut.contains(recorded.sale) {
+                fail("API: \(recorded.user) was answered sold_out for sale \(recorded.sale), which this service never sold out", at: now)
+            }
+            if let recorded, outcome == .itemSold, !everSold.contains(.item(recorded.sale, recorded.item)) {
+                fail("API: \(recorded.user) was answered item_sold for item \(recorded.item) of sale \(recorded.sale), which this service never sold", at: now)
             }
         case .unavailable, .clockUnsafe:
             break

@@ -24,6 +24,8 @@ enum Event: Sendable {
     case redisSave
     /// Redis comes back with the last saved copy (restart from a snapshot, failover to a replica).
     case redisRollback
+    /// Redis now holds another database's state (the service was pointed at another PostgreSQL).
+    case redisServesAnotherDatabase
     /// An instance stops for a while (stop-the-world pause, SIGSTOP, swapping).
     case pause(instance: Int)
     /// A paused instance carries on.
@@ -57,6 +59,7 @@ enum Event: Sendable {
         case .redisRollback: 18
         case .pause: 19
         case .resume: 24
+        case .redisServesAnotherDatabase: 25
         case .partitionStarts: 20
         case .partitionEnds: 21
         case .clockGoesBad: 22
@@ -81,7 +84,7 @@ enum Event: Sendable {
             UInt64(i)
         case .outageStarts(let hot), .outageEnds(let hot): hot ? 1 : 0
         case .partitionStarts(let i, let hot), .partitionEnds(let i, let hot): UInt64(i) << 1 | (hot ? 1 : 0)
-        case .redisRestart, .redisSave, .redisRollback, .faultsEnd: 0
+        case .redisRestart, .redisSave, .redisRollback, .redisServesAnotherDatabase, .faultsEnd: 0
         }
     }
 }

@@ -214,10 +214,15 @@ extension Simulation {
             scheduleAct(u, after: users[u].thinkTime())
         case (.checkout, .checkout(.refused(let outcome), _, _)):
             switch outcome {
-            case .soldOut, .userLimitReached:
-                if outcome == .userLimitReached { mark("user_limit_hit") }
+            case .soldOut:
                 if request.sale == users[u].sale { users[u].finishedSale = true }
                 scheduleAct(u, after: users[u].thinkTime())
+            case .userLimitReached:
+                // At the limit with what it owns, a buyer is done; at the limit with holds it has not
+                // bought (yet, or in time), it comes back later, as a real one would.
+                mark("user_limit_hit")
+                if request.sale == users[u].sale && users[u].owned >= config.rules.userLimit { users[u].finishedSale = true }
+                scheduleAct(u, after: users[u].refusalDelay())
             default:
                 scheduleAct(u, after: users[u].refusalDelay())
             }

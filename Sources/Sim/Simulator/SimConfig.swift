@@ -34,8 +34,11 @@ public struct FaultProfile: Sendable, Equatable {
     /// about `outageLength`.
     public var partitionEvery: TimeSpan = .zero
     /// Mean virtual time between an instance's clock going outside the skew allowance (0 = never):
-    /// a jump or drift of one to five allowances either way, for one to twenty seconds.
+    /// a jump or drift of one to five allowances either way, for one to ten seconds.
     public var badClockEvery: TimeSpan = .zero
+    /// Mean virtual time between Redis turning out to hold another database's state (0 = never):
+    /// half the items sold to strangers and every sale marked sold out.
+    public var foreignRedisEvery: TimeSpan = .zero
     /// Probability that a store call is lost on its way to the store (it never applies; the caller
     /// times out), and that one is delayed past its timeout (it applies after the caller gave up
     /// on it and, often, after its retry).
@@ -48,12 +51,12 @@ public struct FaultProfile: Sendable, Equatable {
     public static let `default` = FaultProfile(
         name: "default", crashPerReply: 0.000_03, lostReply: 0.002, transientError: 0.002, latencySpike: 0.003,
         redisRestartEvery: .seconds(90), redisRollbackEvery: .seconds(90), outageEvery: .seconds(45), outageLength: .milliseconds(1_500),
-        clockJumpEvery: .seconds(20), lostResponse: 0.001, pauseEvery: .seconds(30), partitionEvery: .seconds(45), badClockEvery: .seconds(60), lostOnTheWay: 0.001,
+        clockJumpEvery: .seconds(20), lostResponse: 0.001, pauseEvery: .seconds(60), partitionEvery: .seconds(45), badClockEvery: .seconds(120), foreignRedisEvery: .seconds(150), lostOnTheWay: 0.001,
         appliedLate: 0.001)
     public static let heavy = FaultProfile(
         name: "heavy", crashPerReply: 0.000_3, lostReply: 0.01, transientError: 0.01, latencySpike: 0.01,
         redisRestartEvery: .seconds(30), redisRollbackEvery: .seconds(30), outageEvery: .seconds(15), outageLength: .seconds(3),
-        clockJumpEvery: .seconds(5), lostResponse: 0.005, pauseEvery: .seconds(10), partitionEvery: .seconds(15), badClockEvery: .seconds(20), lostOnTheWay: 0.005,
+        clockJumpEvery: .seconds(5), lostResponse: 0.005, pauseEvery: .seconds(20), partitionEvery: .seconds(15), badClockEvery: .seconds(45), foreignRedisEvery: .seconds(50), lostOnTheWay: 0.005,
         appliedLate: 0.005)
 
     public static func named(_ name: String) -> FaultProfile? {
@@ -67,12 +70,12 @@ public struct FaultProfile: Sendable, Equatable {
 
     public var isNone: Bool { crashPerReply == 0 && lostReply == 0 && transientError == 0 && latencySpike == 0
         && redisRestartEvery == .zero && redisRollbackEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0
-        && pauseEvery == .zero && partitionEvery == .zero && badClockEvery == .zero && lostOnTheWay == 0 && appliedLate == 0 }
+        && pauseEvery == .zero && partitionEvery == .zero && badClockEvery == .zero && foreignRedisEvery == .zero && lostOnTheWay == 0 && appliedLate == 0 }
 
     /// The fault kinds, by the names the command line uses.
     public static let kinds = [
         "crash", "lost-reply", "transient", "latency", "redis-restart", "redis-rollback", "outage", "clock-jump", "lost-response",
-        "pause", "partition", "bad-clock", "lost-call", "late-call",
+        "pause", "partition", "bad-clock", "foreign-redis", "lost-call", "late-call",
     ]
 
     /// Scales one kind of fault (0 switches it off).
@@ -93,6 +96,7 @@ public struct FaultProfile: Sendable, Equatable {
         case "pause": pauseEvery = span(pauseEvery)
         case "partition": partitionEvery = span(partitionEvery)
         case "bad-clock": badClockEvery = span(badClockEvery)
+        case "foreign-redis": foreignRedisEvery = span(foreignRedisEvery)
         case "lost-call": lostOnTheWay *= factor
         case "late-call": appliedLate *= factor
         default: return

@@ -106,7 +106,8 @@ extension Simulation {
             if let at = soldOutAt[sale] {
                 if at > saleEnd { checker.fail("L1 violated: sale \(sale) sold out only at \(at), after it ended", at: now) }
             } else {
-                checker.fail("L1 violated: sale \(sale) sold \(durableSold[sale] ?? 0) of \(config.rules.itemsPerSale) items though \(eagerBuyers) eager buyers wanted more", at: now)
+                let left = unsold[sale].map { " (unsold: " + $0.first(10).map(String.init(describing:)).joined(separator: ", ") + ")" } ?? ""
+                checker.fail("L1 violated: sale \(sale) sold \(durableSold[sale] ?? 0) of \(config.rules.itemsPerSale) items though \(eagerBuyers) eager buyers wanted more\(left)", at: now)
             }
         }
         for request in requests where request.sentAt >= settledAfter {

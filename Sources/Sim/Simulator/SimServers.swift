@@ -264,7 +264,7 @@ extension Simulation {
         let size = rngFaults.micros(allowance, allowance * 5)
         instances[index].clockOffset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
         instances[index].clockBad = true
-        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 19_000_000)))
+        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000)))
     }
 
     mutating func clockRecovers(_ index: Int) {

@@ -69,13 +69,15 @@ extension Simulation {
             } else {
                 mark(verdict == .conflict ? "cas_conflict" : "hot_commit_fenced")
             }
-            return .hotCommit(hot.commit(commit))
+            let reply = hot.commit(commit)
+            if reply == .committed { checker.hotCommitApplied(commit, hot: hot) }
+            return .hotCommit(reply)
         case .hotInstall(let install):
             let reply = hot.install(install)
             if reply == .installed {
                 mark("rebuild_installed")
                 lastInstallAt = now
-                checker.installed(hot, now: now)
+                checker.installed(hot, install: install, now: now)
             } else {
                 mark("rebuild_superseded")
             }
@@ -147,6 +149,28 @@ extension Simulation {
         else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
         else { mark("redis_rollback_older_generation") }
         hot.restart(from: savedHot, keepingIdentity: config.policy.plantedBug == .identityBlindHotStore)
+    }
+
+    /// The Redis now holds another database's state: another generation, half of every sale's
+    /// items sold to strangers, every sale counted sold out. Nothing of it may be answered.
+    mutating func redisServesAnotherDatabase() {
+        guard faultsActive else { return }
+        queue.schedule(.redisServesAnotherDatabase, at: now + rngFaults.exponential(mean: config.faults.foreignRedisEvery))
+        let generation = Generation(Int64(rngFaults.next() >> 2))
+        guard generation != durable.generation else { return }
+        fault("redis_serves_another_database")
+        var records: [HotKey: HotValue] = [:]
+        var sets: [HotSetKey: [ItemID]] = [:]
+        var nonce = SplitMix64(seed: rngFaults.next())
+        for sale in sales {
+            let items = (1...config.rules.itemsPerSale).map(ItemID.init)
+            sets[.sold(sale)] = items
+            for item in items where rngFaults.chance(0.5) {
+                let code = Code.generate(sale: sale, item: item, using: &nonce)
+                records[.item(sale, item)] = .item(.sold(Purchase(code: code, user: UserID(unchecked: "stranger"), purchasedAt: now)))
+            }
+        }
+        hot.serveAnotherDatabase(HotInstall(generation: generation, records: records, sets: sets))
     }
 
     mutating func outageStarts(hot isHot: Bool) {

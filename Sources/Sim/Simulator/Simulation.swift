@@ -151,6 +151,9 @@ public struct Simulation: Sendable {
                 queue.schedule(.redisRollback, at: saleStart + rngFaults.exponential(mean: f.redisRollbackEvery))
             }
             if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: saleStart + rngFaults.exponential(mean: f.outageEvery)) }
+            if f.foreignRedisEvery > .zero {
+                queue.schedule(.redisServesAnotherDatabase, at: saleStart + rngFaults.exponential(mean: f.foreignRedisEvery))
+            }
             if f.badClockEvery > .zero {
                 queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.badClockEvery))
             }
@@ -196,6 +199,7 @@ public struct Simulation: Sendable {
         case .redisRestart: redisRestart()
         case .redisSave: redisSave()
         case .redisRollback: redisRollback()
+        case .redisServesAnotherDatabase: redisServesAnotherDatabase()
         case .outageStarts(let isHot): outageStarts(hot: isHot)
         case .outageEnds(let isHot): outageEnds(hot: isHot)
         case .clockJump(let instance): clockJump(instance)

@@ -24,6 +24,9 @@ struct UnsoldItems: Sendable {
         position[item.rawValue] = -1
     }
 
+    /// Up to `limit` of them, lowest first (for a report).
+    func first(_ limit: Int) -> [ItemID] { Array(items.sorted().prefix(limit)) }
+
     func pick(_ rng: inout SplitMix64) -> ItemID? {
         items.isEmpty ? nil : items[rng.int(0...(items.count - 1))]
     }
