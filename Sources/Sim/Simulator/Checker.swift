@@ -239,14 +239,17 @@ struct Checker: Sendable {
     /// A repeated request must get the same answer as the first when nothing changed between.
     /// (A checkout repeated after its code was used, by the holder or by someone presenting it,
     /// rightly answers `item_sold`.)
-    mutating func repeatReceived(_ response: SimResponse, first: SimResponse, sentAt: Instant, durable: DurableStoreModel, now: Instant) {
+    mutating func repeatReceived(_ response: SimResponse, first: SimResponse, sentAt: Instant, hot: HotStoreModel,
+                                 durable: DurableStoreModel, now: Instant) {
         switch (first, response) {
         case (.purchase(.purchased(let a)), .purchase(let second)):
             if second != .purchased(a) && second != .unavailable {
                 fail("S7 violated: a retried purchase of code \(a.code) that had succeeded was answered \(second)", at: now)
             }
         case (.checkout(.held(let hold), _, _), .checkout(let second, _, let sale)):
-            let boughtWithIt = second == .refused(.itemSold) && durable.purchasesByCode[hold.code] != nil
+            // Bought with it: durably, or sold in the hot store with its purchase on its way to PostgreSQL.
+            let soldWithIt = if case .sold(let purchase) = hot.record(.item(hold.sale, hold.item)).itemRecord { purchase.code == hold.code } else { false }
+            let boughtWithIt = second == .refused(.itemSold) && (durable.purchasesByCode[hold.code] != nil || soldWithIt)
             if sale == hold.sale, sentAt + maxSkew < hold.expiresAt, second != .held(hold), second != .unavailable, second != .clockUnsafe, !boughtWithIt {
                 fail("API: a retried checkout of \(hold.user) for item \(hold.item) got \(second) instead of its live code \(hold.code)", at: now)
             }

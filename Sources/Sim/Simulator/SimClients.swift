@@ -164,7 +164,7 @@ extension Simulation {
         // legitimately be ordered either way.
         if users[request.user].behaviour == .retrier {
             if let first = request.repeatOf.flatMap({ firstAnswers[$0] }) {
-                checker.repeatReceived(response, first: first, sentAt: sentAt, durable: durable, now: now)
+                checker.repeatReceived(response, first: first, sentAt: sentAt, hot: hot, durable: durable, now: now)
             } else {
                 firstAnswers[id] = response
             }
