@@ -153,6 +153,7 @@ class Shared:
         self.sold_out_seen_at = None
         self.stats = collections.Counter()
         self.violations = []       # (kind, detail) seen by the clients themselves
+        self.sold_out_over_hold = []  # (code, record): a live hold re-checked out answered sold_out
         self.stop = threading.Event()
 
     def count(self, key, n=1):
@@ -333,8 +334,12 @@ class Buyer(threading.Thread):
             if rng.random() < cfg.recheckout_p:
                 again = self.checkout(user, item)
                 # item_sold is a right answer: another buyer thread acting as the same user may
-                # have bought the item with this very code in between (S1 is checked at the end)
-                if again is not None and again["ts"] * 1000 < exp_ms - 1000 and again.get("error") != "item_sold":
+                # have bought the item with this very code in between (S1 is checked at the end);
+                # so is sold_out, checked first, when that purchase was the sale's last item
+                if again is not None and again.get("error") == "sold_out":
+                    with sh.lock:
+                        sh.sold_out_over_hold.append((code, again))  # right only if the code was bought: checked at the end
+                if again is not None and again["ts"] * 1000 < exp_ms - 1000 and again.get("error") not in ("item_sold", "sold_out"):
                     if again["status"] != 200 or again["code"] != code:
                         sh.violation("retry_checkout_differs", f"{json.dumps(rec)} then {json.dumps(again)}")
             if sh.phase == "faults" and rng.random() < cfg.abandon_p:
@@ -682,6 +687,10 @@ def check(cfg, sh, out, db_url):
             problems.append(f"S4 acknowledged purchase differs in PostgreSQL: ack {json.dumps(r)} row {row}")
         elif row[3] // 1000 != parse_ms(r["purchased_at"]):
             problems.append(f"S4 purchased_at differs: ack {r['purchased_at']} row {row[3]}")
+    # sold_out over a live hold of the same user is right only if that hold's code was bought
+    for code, r in sh.sold_out_over_hold:
+        if code not in pg_by_code:
+            problems.append(f"S6 sold_out answered over the user's live hold {code}, which was never bought: {json.dumps(r)}")
     # a completed code answers 200 forever: a 404/410 to a request sent after a 200 was received
     first_ok = {}
     for r in acked_p_all:
