@@ -379,9 +379,10 @@ final class SaleAPI: Sendable {
         default: "unavailable"
         }
         // This instance's clock against the hot store's: too far, and it refuses checkouts.
-        var clockOffset: TimeSpan?
-        if case .hotRead(.snapshot(let snapshot)) = hotReply, let storeTime = snapshot.storeTime { clockOffset = now - storeTime }
-        let clockSafe = clockOffset.map { ClockCheck.isSafe(local: now, store: now - $0, rules: rules) } ?? true
+        var storeTime: Instant?
+        if case .hotRead(.snapshot(let snapshot)) = hotReply { storeTime = snapshot.storeTime }
+        let clockOffset = storeTime.map { now - $0 }
+        let clockSafe = storeTime.map { ClockCheck.isSafe(local: now, store: $0, rules: rules) } ?? true
         metrics.clockOffset(clockOffset)
         let ready = hotState != "unavailable" && durableState == "ok" && clockSafe
         var body: [(String, JSON)] = [

@@ -75,7 +75,8 @@ public final class RequestDriver: Sendable {
         case .call(let call):
             stores.execute(call) { [self] reply in
                 if call.isHot {
-                    let now = clock()
+                    // Only a read's reply carries the store's clock to compare with ours.
+                    let now: Instant? = if case .hotRead(.snapshot) = reply { clock() } else { nil }
                     hotCache.withLock { $0.learn(call, reply, localTime: now) }
                 }
                 if request.committingOnGuess {
