@@ -191,8 +191,9 @@ final class ServerMetrics: Sendable {
 
     /// A checkout or purchase committed on what this instance remembered (`HotRecordCache`):
     /// taken, or refused because the guess was out of date (the request then read first).
-    @Sendable func guessedCommit(_ committed: Bool) {
-        (committed ? guessesCommitted : guessesRefused).increment()
+    /// Counts what the instance runtime reports: how commits decided on a guess fared.
+    @Sendable func instanceNote(_ note: InstanceNote) {
+        if case .guessResolved(let committed) = note { (committed ? guessesCommitted : guessesRefused).increment() }
     }
 
     /// The offset `/health` measured (nil when the hot store did not tell).
@@ -295,44 +296,17 @@ struct ObservabilityMiddleware: RouterMiddleware {
     }
 }
 
-/// Counts the failures of the hot store, for `sale_store_errors_total`.
-struct InstrumentedHotStore: HotStore {
-    let base: any HotStore
+/// Counts the stores' failures, for `sale_store_errors_total`.
+struct InstrumentedStores: StorePort {
+    let base: any StorePort
     let metrics: ServerMetrics
 
-    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
-        base.read(read, then: metrics.countingFailures(store: "hot", operation: "read", complete))
-    }
-    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        base.commit(commit, then: metrics.countingFailures(store: "hot", operation: "commit", complete))
-    }
-    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
-        base.install(install, then: metrics.countingFailures(store: "hot", operation: "install", complete))
-    }
-}
-
-/// Counts the failures of the durable store, for `sale_store_errors_total`.
-struct InstrumentedDurableStore: DurableStore {
-    let base: any DurableStore
-    let metrics: ServerMetrics
-
-    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
-        base.write(write, then: metrics.countingFailures(store: "durable", operation: "write", complete))
-    }
-    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
-        base.query(query, then: metrics.countingFailures(store: "durable", operation: "query", complete))
-    }
-    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
-        base.bumpGeneration(bump, then: metrics.countingFailures(store: "durable", operation: "bump_generation", complete))
-    }
-}
-
-extension ServerMetrics {
-    /// `complete`, counting a failure in `sale_store_errors_total` on its way.
-    func countingFailures<Reply>(store: String, operation: String, _ complete: @escaping StoreCompletion<Reply>) -> StoreCompletion<Reply> {
-        { [self] result in
-            if case .failure(let failure) = result { storeError(store: store, operation: operation, failure: failure) }
-            complete(result)
+    func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        base.execute(call) { [metrics] reply in
+            if case .failed(let failure) = reply {
+                metrics.storeError(store: call.isHot ? "hot" : "durable", operation: call.operationName, failure: failure)
+            }
+            complete(reply)
         }
     }
 }

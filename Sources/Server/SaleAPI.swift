@@ -26,10 +26,7 @@ final class SaleAPI: Sendable {
 
     init(wired: WiredStores, rules: SaleRules, clock: @escaping @Sendable () -> Instant, metrics: ServerMetrics,
          summaryTTL: Duration, limiter: ClientLimiter, proxies: TrustedProxies, identity: IdentityVerifier) {
-        let stores = Stores(
-            hot: InstrumentedHotStore(base: wired.stores.hot, metrics: metrics),
-            durable: InstrumentedDurableStore(base: wired.stores.durable, metrics: metrics))
-        self.driver = RequestDriver(stores: stores, rules: rules, clock: clock, onGuessedCommit: metrics.guessedCommit)
+        self.driver = RequestDriver(stores: InstrumentedStores(base: wired.stores, metrics: metrics), rules: rules, clock: clock, onNote: metrics.instanceNote)
         self.rules = rules
         self.calendar = SaleCalendar(saleLength: rules.saleLength)
         self.catalog = Catalog(seed: rules.catalogSeed)
@@ -43,7 +40,7 @@ final class SaleAPI: Sendable {
             + summaryTTL.components.attoseconds / 1_000_000_000_000)))
     }
 
-    var stores: Stores { driver.stores }
+    var stores: any StorePort { driver.stores }
 
     // MARK: - Routes
 

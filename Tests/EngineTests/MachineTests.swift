@@ -14,7 +14,7 @@ final class TestClock: Sendable {
 
 /// In-memory stores that can lose replies and refuse writes on demand, to drive the machines'
 /// retry paths the way the simulator does.
-final class FlakyStores: HotStore, DurableStore {
+final class FlakyStores: StorePort {
     let inner: InMemoryStores
 
     init(clock: TestClock) {
@@ -27,31 +27,21 @@ final class FlakyStores: HotStore, DurableStore {
     }
     let plan = Mutex(Plan())
 
-    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) { inner.read(read, then: complete) }
-    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) { inner.install(install, then: complete) }
-    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) { inner.query(query, then: complete) }
-    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
-        inner.bumpGeneration(bump, then: complete)
-    }
-
-    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        inner.commit(commit) { [self] result in
-            if plan.withLock({ p in defer { p.loseNextCommitReply = false }; return p.loseNextCommitReply }) {
-                return complete(.failure(.timeout))
+    func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        switch call {
+        case .hotCommit:
+            inner.execute(call) { [self] reply in
+                complete(plan.withLock { p in defer { p.loseNextCommitReply = false }; return p.loseNextCommitReply } ? .failed(.timeout) : reply)
             }
-            complete(result)
-        }
-    }
-
-    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
-        if case .purchase = write, plan.withLock({ p in defer { p.refusePurchaseWrites -= 1 }; return p.refusePurchaseWrites > 0 }) {
-            return complete(.failure(.unavailable))
-        }
-        inner.write(write) { [self] result in
-            if plan.withLock({ p in defer { p.loseNextDurableReply = false }; return p.loseNextDurableReply }) {
-                return complete(.failure(.timeout))
+        case .durableWrite(let write):
+            if case .purchase = write, plan.withLock({ p in defer { p.refusePurchaseWrites -= 1 }; return p.refusePurchaseWrites > 0 }) {
+                return complete(.failed(.unavailable))
             }
-            complete(result)
+            inner.execute(call) { [self] reply in
+                complete(plan.withLock { p in defer { p.loseNextDurableReply = false }; return p.loseNextDurableReply } ? .failed(.timeout) : reply)
+            }
+        default:
+            inner.execute(call, then: complete)
         }
     }
 }

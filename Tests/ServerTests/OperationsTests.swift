@@ -233,39 +233,16 @@ func raceTwoInstances(_ a: RunningServer, _ b: RunningServer) async throws {
 }
 
 /// Stores that can be switched to fail every call, like a Redis or PostgreSQL that went away.
-final class SwitchableStores: HotStore, DurableStore {
+final class SwitchableStores: StorePort {
     let base = InMemoryStores(clock: StoreKind.memory.clock)
     let hotDown = Mutex(false)
     let durableDown = Mutex(false)
 
     var wired: WiredStores { WiredStores(stores: Stores(hot: self, durable: self), durable: false, mode: "switchable (test)", close: {}) }
 
-    func hotUp<Reply>(_ complete: StoreCompletion<Reply>) -> Bool {
-        if hotDown.withLock({ $0 }) { complete(.failure(.unavailable)); return false }
-        return true
-    }
-    func durableUp<Reply>(_ complete: StoreCompletion<Reply>) -> Bool {
-        if durableDown.withLock({ $0 }) { complete(.failure(.unavailable)); return false }
-        return true
-    }
-
-    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
-        if hotUp(complete) { base.read(read, then: complete) }
-    }
-    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        if hotUp(complete) { base.commit(commit, then: complete) }
-    }
-    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
-        if hotUp(complete) { base.install(install, then: complete) }
-    }
-    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
-        if durableUp(complete) { base.write(write, then: complete) }
-    }
-    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
-        if durableUp(complete) { base.query(query, then: complete) }
-    }
-    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
-        if durableUp(complete) { base.bumpGeneration(bump, then: complete) }
+    func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        if call.isHot ? hotDown.withLock({ $0 }) : durableDown.withLock({ $0 }) { return complete(.failed(.unavailable)) }
+        base.execute(call, then: complete)
     }
 }
 

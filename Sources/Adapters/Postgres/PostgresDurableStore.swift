@@ -22,7 +22,7 @@ import Engine
 /// (idempotency first: does the attempt id / code exist? then the fence; then the constraint), in
 /// the same order as the model. `bumpGeneration` is its own transaction; it waits for every batch
 /// holding the fence `FOR SHARE`, so no write fenced by the old generation commits after it.
-public final class PostgresDurableStore: DurableStore {
+public final class PostgresDurableStore: StorePort {
     private let pool: ConnectionPool<PostgresDriver>
 
     /// - Parameters:
@@ -38,21 +38,24 @@ public final class PostgresDurableStore: DurableStore {
     /// Closes every connection; later calls answer `.unavailable`.
     public func shutdown() { pool.shutdown() }
 
-    public func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
-        pool.submit(.write(write)) { result in
-            complete(result.flatMap { if case .write(let reply) = $0 { .success(reply) } else { .failure(.unavailable) } })
+    public func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        let request: PGRequest
+        switch call {
+        case .durableWrite(let write): request = .write(write)
+        case .durableQuery(let query): request = .query(query)
+        case .durableBumpGeneration(let bump): request = .bump(bump)
+        case .hotRead, .hotCommit, .hotInstall:
+            adapterLog("pg: refusing a hot-store call")
+            return complete(.failed(.unavailable))
         }
-    }
-
-    public func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
-        pool.submit(.query(query)) { result in
-            complete(result.flatMap { if case .query(let reply) = $0 { .success(reply) } else { .failure(.unavailable) } })
-        }
-    }
-
-    public func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
-        pool.submit(.bump(bump)) { result in
-            complete(result.flatMap { if case .generation(let generation) = $0 { .success(generation) } else { .failure(.unavailable) } })
+        pool.submit(request) { result in
+            complete(result.storeReply { reply in
+                switch reply {
+                case .write(let reply): .durableWrite(reply)
+                case .query(let reply): .durableQuery(reply)
+                case .generation(let generation): .durableGeneration(generation)
+                }
+            })
         }
     }
 }

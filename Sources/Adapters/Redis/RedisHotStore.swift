@@ -27,7 +27,7 @@ import Engine
 /// Record and set keys expire `recordTTL` after their last write, which collects the namespaces
 /// of old generations. It must exceed the life of any sale's records (sale length + hold TTL +
 /// clock skew); the default is two days.
-public final class RedisHotStore: HotStore {
+public final class RedisHotStore: StorePort {
     private let pool: ConnectionPool<RedisDriver>
     private let genKey: String
     /// The prefix of every key this store writes.
@@ -69,7 +69,18 @@ public final class RedisHotStore: HotStore {
         try await pool.call(.command(argv))
     }
 
-    public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
+    public func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        switch call {
+        case .hotRead(let read): self.read(read) { complete($0.storeReply(StoreReply.hotRead)) }
+        case .hotCommit(let commit): self.commit(commit) { complete($0.storeReply(StoreReply.hotCommit)) }
+        case .hotInstall(let install): self.install(install) { complete($0.storeReply(StoreReply.hotInstall)) }
+        case .durableWrite, .durableQuery, .durableBumpGeneration:
+            adapterLog("redis: refusing a durable-store call")
+            complete(.failed(.unavailable))
+        }
+    }
+
+    private func read(_ read: HotRead, then complete: @escaping ResultCompletion<HotReadReply>) {
         var args = [namespacePrefix, clockArgument, String(read.keys.count), String(read.counts.count), String(read.members.count)]
         args += read.keys.map(\.description)
         args += read.counts.map(\.description)
@@ -118,7 +129,7 @@ public final class RedisHotStore: HotStore {
         }
     }
 
-    public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
+    private func commit(_ commit: HotCommit, then complete: @escaping ResultCompletion<HotCommitReply>) {
         var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds),
                     commit.deadline.map { String($0.microseconds) } ?? "", commit.validFrom.map { String($0.microseconds) } ?? "",
                     commit.deadline == nil && commit.validFrom == nil ? "" : clockArgument,
@@ -162,7 +173,7 @@ public final class RedisHotStore: HotStore {
         }
     }
 
-    public func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
+    private func install(_ install: HotInstall, then complete: @escaping ResultCompletion<HotInstallReply>) {
         // Chunks of records and set members, written under the new namespace; the last one flips.
         var chunks: [(records: [String], sets: [String], setCount: Int)] = [([], [], 0)]
         func room(_ needed: Int) {
@@ -192,7 +203,7 @@ public final class RedisHotStore: HotStore {
 
     /// Sends install chunk `index` and, once it is in, the next; the last one flips the generation.
     private func installChunks(_ chunks: [[String]], generation: Generation, from index: Int,
-                               then complete: @escaping StoreCompletion<HotInstallReply>) {
+                               then complete: @escaping ResultCompletion<HotInstallReply>) {
         let flip = index == chunks.count - 1
         let args = [namespacePrefix, String(generation.rawValue), String(recordTTLSeconds), flip ? "1" : "0", String(index),
                     String(chunks.count)] + chunks[index]
@@ -212,7 +223,7 @@ public final class RedisHotStore: HotStore {
         }
     }
 
-    private func run(_ script: RedisScript, args: [String], then complete: @escaping StoreCompletion<RedisValue>) {
+    private func run(_ script: RedisScript, args: [String], then complete: @escaping ResultCompletion<RedisValue>) {
         pool.submit(.script(script, keys: [genKey], args: args)) { result in
             if case .success(.error(let message)) = result {
                 adapterLog("redis: \(script.name) failed: \(message)")

@@ -4,7 +4,7 @@ import Synchronization
 
 /// The embedded default: both stores in this process's memory, with the exact semantics of the
 /// port models. Nothing survives a restart; the server says so loudly when it runs on this.
-public final class InMemoryStores: HotStore, DurableStore {
+public final class InMemoryStores: StorePort {
     private let hotModel = Mutex(HotStoreModel())
     private let durableModel = Mutex(DurableStoreModel())
     /// The hot store's clock (what purchase deadlines are judged by): the service's own.
@@ -17,38 +17,30 @@ public final class InMemoryStores: HotStore, DurableStore {
 
     public var stores: Stores { Stores(hot: self, durable: self) }
 
-    // Every call completes before it returns, on the caller's thread.
-
-    public func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>) {
-        let now = clock()
-        complete(.success(hotModel.withLock { model in
-            model.clock = now
-            return model.read(read)
-        }))
+    /// Completes before it returns, on the caller's thread.
+    public func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        complete(reply(to: call))
     }
 
-    public func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>) {
-        let now = clock()
-        complete(.success(hotModel.withLock { model in
-            model.clock = now
-            return model.commit(commit)
-        }))
-    }
-
-    public func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>) {
-        complete(.success(hotModel.withLock { $0.install(install) }))
-    }
-
-    public func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>) {
-        complete(.success(durableModel.withLock { $0.write(write) }))
-    }
-
-    public func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>) {
-        complete(.success(durableModel.withLock { $0.query(query) }))
-    }
-
-    public func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>) {
-        complete(.success(durableModel.withLock { $0.bumpGeneration(bump) }))
+    private func reply(to call: StoreCall) -> StoreReply {
+        switch call {
+        case .hotRead(let read):
+            let now = clock()
+            return .hotRead(hotModel.withLock { model in
+                model.clock = now
+                return model.read(read)
+            })
+        case .hotCommit(let commit):
+            let now = clock()
+            return .hotCommit(hotModel.withLock { model in
+                model.clock = now
+                return model.commit(commit)
+            })
+        case .hotInstall(let install): return .hotInstall(hotModel.withLock { $0.install(install) })
+        case .durableWrite(let write): return .durableWrite(durableModel.withLock { $0.write(write) })
+        case .durableQuery(let query): return .durableQuery(durableModel.withLock { $0.query(query) })
+        case .durableBumpGeneration(let bump): return .durableGeneration(durableModel.withLock { $0.bumpGeneration(bump) })
+        }
     }
 
     /// Simulates Redis restarting empty (for tests of the rebuild path).

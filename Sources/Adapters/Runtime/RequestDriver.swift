@@ -1,140 +1,110 @@
 import Engine
 import Synchronization
 
-/// Runs engine state machines against real (asynchronous) stores: the production side of the
-/// same machines the simulator drives. It executes steps and nothing else; every decision,
-/// retry and ordering is the machine's.
+/// Runs this process's `InstanceRuntime` against real (asynchronous) stores and real time: the
+/// production side of the very runtime the simulator drives. It executes actions and nothing
+/// else; every decision, retry and ordering is a machine's, and the glue between the machines
+/// (the cache, the shared rebuild, the reconcile pass) is the runtime's.
+///
+/// The calling task suspends once for a whole request: each store reply is fed to the runtime on
+/// the thread it arrived on, which starts the next call from there. Only sleeps go through a task.
+/// The runtime is held under a lock for the length of one step; actions are carried out after it
+/// is released (the in-memory store answers inside `execute`).
 public final class RequestDriver: Sendable {
-    public let stores: Stores
+    public let stores: any StorePort
     public let rules: SaleRules
     public let policy: ProtocolPolicy
     private let clock: @Sendable () -> Instant
-    private let rebuilds = Mutex<Task<RebuildResult, Never>?>(nil)
-    /// What this instance remembers of the hot store, so a checkout or purchase can commit on a
-    /// guess instead of reading first (`HotRecordCache`).
-    private let hotCache: Mutex<HotRecordCache>
-    private let onGuessedCommit: @Sendable (Bool) -> Void
+    private let runtime: Mutex<InstanceRuntime<ResponseSlot>>
+    private let onNote: @Sendable (InstanceNote) -> Void
 
     /// - Parameters:
     ///   - clock: the wall clock in production; a test clock in tests.
-    ///   - onGuessedCommit: told of every commit decided on a guess: true when the store took it,
-    ///     false when the guess was out of date (or the reply was lost). For metrics.
-    public init(stores: Stores, rules: SaleRules, policy: ProtocolPolicy = ProtocolPolicy(), clock: @escaping @Sendable () -> Instant,
-                onGuessedCommit: @escaping @Sendable (Bool) -> Void = { _ in }) {
+    ///   - onNote: told of the runtime's notes (commits decided on a guess and how they fared,
+    ///     rebuilds): for metrics.
+    public init(stores: any StorePort, rules: SaleRules, policy: ProtocolPolicy = ProtocolPolicy(),
+                clock: @escaping @Sendable () -> Instant, onNote: @escaping @Sendable (InstanceNote) -> Void = { _ in }) {
         self.stores = stores
         self.rules = rules
         self.policy = policy
         self.clock = clock
-        self.onGuessedCommit = onGuessedCommit
-        self.hotCache = Mutex(HotRecordCache(rules: rules))
+        self.onNote = onNote
+        var seed = RequestRandom()
+        self.runtime = Mutex(InstanceRuntime(rules: rules, policy: policy, seed: seed.next()))
     }
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
-        var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG
-        let now = clock()
-        let read = CheckoutMachine.firstRead(for: request, now: now, rules: rules)
-        let guess = hotCache.withLock { $0.snapshot(for: read) }
-        return await run(CheckoutMachine(request: request, now: now, rules: rules, policy: policy, random: &random, guess: guess),
-                         guessed: guess != nil)
+        guard case .checkout(let result, _, _) = await ask({ runtime, slot, now in
+            var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG
+            return runtime.checkout(request, for: slot, now: now, random: &random)
+        }) else { return .unavailable }
+        return result
     }
 
     public func purchase(_ code: Code) async -> PurchaseResult {
-        var random = RequestRandom()
-        let read = PurchaseMachine.firstRead(for: code, now: clock(), rules: rules, policy: policy)
-        let guess = hotCache.withLock { $0.snapshot(for: read) }
-        return await run(PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess), guessed: guess != nil)
-    }
-
-    public func reconcile() async -> ReconcileResult {
-        await run(ReconcileMachine(rules: rules, policy: policy))
-    }
-
-    /// Runs `machine` to its response, then fires its follow-up without waiting for it.
-    ///
-    /// The calling task suspends once for the whole request: each store reply is fed to the
-    /// machine on the thread it arrived on, which starts the next call from there. Only sleeps
-    /// and rebuilds go through a task.
-    public func run<M: RequestStateMachine>(_ machine: M) async -> M.Response {
-        await run(machine, guessed: false)
-    }
-
-    /// - Parameter guessed: the machine was given a guess; a commit as its first step was
-    ///   decided on it.
-    private func run<M: RequestStateMachine>(_ machine: M, guessed: Bool) async -> M.Response {
-        await withUnsafeContinuation { continuation in
-            let request = RunningRequest(machine: machine, done: continuation)
-            let step = request.machine.start(now: clock())
-            if guessed, case .call(.hotCommit) = step { request.committingOnGuess = true }
-            advance(request, step)
-        }
-    }
-
-    /// Carries out `step` of `request`; at `.respond`, resumes its task (exactly once).
-    private func advance<M: RequestStateMachine>(_ request: RunningRequest<M>, _ step: Step<M.Response>) {
-        switch step {
-        case .call(let call):
-            stores.execute(call) { [self] reply in
-                if call.isHot {
-                    // Only a read's reply carries the store's clock to compare with ours.
-                    let now: Instant? = if case .hotRead(.snapshot) = reply { clock() } else { nil }
-                    hotCache.withLock { $0.learn(call, reply, localTime: now) }
-                }
-                if request.committingOnGuess {
-                    request.committingOnGuess = false
-                    onGuessedCommit(reply == .hotCommit(.committed))
-                }
-                let next = request.machine.receive(reply, now: clock())
-                advance(request, next)
-            }
-        case .sleep(let span):
-            Task { [self] in
-                try? await Task.sleep(for: .microseconds(span.microseconds))
-                let next = request.machine.resume(now: clock())
-                advance(request, next)
-            }
-        case .awaitRebuild:
-            Task { [self] in
-                _ = await rebuild()
-                let next = request.machine.resume(now: clock())
-                advance(request, next)
-            }
-        case .respond(let response, let followUp):
-            if let followUp { stores.execute(followUp) { _ in } }
-            request.done.resume(returning: response)
-        }
-    }
-
-    /// Rebuilds the hot store; concurrent callers in this process share one rebuild.
-    public func rebuild() async -> RebuildResult {
-        let task = rebuilds.withLock { current -> Task<RebuildResult, Never> in
-            if let current { return current }
-            let task = Task { [self] in
-                var random = RequestRandom()
-                return await run(RebuildMachine(rules: rules, policy: policy, random: &random))
-            }
-            current = task
-            return task
-        }
-        let result = await task.value
-        rebuilds.withLock { if $0 == task { $0 = nil } }
+        guard case .purchase(let result) = await ask({ runtime, slot, now in
+            var random = RequestRandom()
+            return runtime.purchase(code, for: slot, now: now, random: &random)
+        }) else { return .unavailable }
         return result
+    }
+
+    /// One reconcile pass (`.failed` when one was already running).
+    public func reconcile() async -> ReconcileResult {
+        guard case .reconcile(let result) = await ask({ $0.reconcile(for: $1, now: $2) }) else { return .failed }
+        return result
+    }
+
+    /// Rebuilds the hot store; concurrent callers and requests in this process share one rebuild.
+    public func rebuild() async -> RebuildResult {
+        guard case .rebuild(let result) = await ask({ $0.rebuild(for: $1, now: $2) }) else { return .failed }
+        return result
+    }
+
+    /// Machines running in this process now.
+    public var running: Int { runtime.withLock { $0.running } }
+
+    /// Starts what `begin` starts, and waits for its answer.
+    private func ask(
+        _ begin: @escaping @Sendable (inout InstanceRuntime<ResponseSlot>, ResponseSlot, Instant) -> [InstanceAction<ResponseSlot>]
+    ) async -> InstanceResponse {
+        await withUnsafeContinuation { continuation in
+            let slot = ResponseSlot(continuation)
+            let now = clock()
+            carryOut(runtime.withLock { begin(&$0, slot, now) })
+        }
+    }
+
+    private func carryOut(_ actions: [InstanceAction<ResponseSlot>]) {
+        for action in actions {
+            switch action {
+            case .call(let call, let machine):
+                stores.execute(call) { [self] reply in
+                    let now = clock()
+                    carryOut(runtime.withLock { $0.receive(reply, for: machine, now: now) })
+                }
+            case .sleep(let span, let machine):
+                Task { [self] in
+                    try? await Task.sleep(for: .microseconds(span.microseconds))
+                    let now = clock()
+                    carryOut(runtime.withLock { $0.wake(machine, now: now) })
+                }
+            case .followUp(let call):
+                stores.execute(call) { _ in }
+            case .respond(let response, let slot):
+                slot.continuation.resume(returning: response)
+            case .note(let note):
+                onNote(note)
+            }
+        }
     }
 }
 
-/// One request's state machine while it runs, boxed so that each step mutates it in place instead
-/// of copying it into the next completion.
-///
-/// `@unchecked Sendable`: the machine is touched by one step at a time, and the next step starts
-/// only from the completion of the store call the previous step issued (a hand-off through the
-/// store's queue, which orders the two).
-private final class RunningRequest<M: RequestStateMachine>: @unchecked Sendable {
-    var machine: M
-    let done: UnsafeContinuation<M.Response, Never>
-    /// Its first call is a commit decided on a guess, not answered yet.
-    var committingOnGuess = false
+/// Where one caller waits for its answer. The runtime answers each client exactly once.
+final class ResponseSlot: Sendable {
+    let continuation: UnsafeContinuation<InstanceResponse, Never>
 
-    init(machine: M, done: UnsafeContinuation<M.Response, Never>) {
-        self.machine = machine
-        self.done = done
+    init(_ continuation: UnsafeContinuation<InstanceResponse, Never>) {
+        self.continuation = continuation
     }
 }

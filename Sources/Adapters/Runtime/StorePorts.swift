@@ -1,87 +1,92 @@
 import Engine
 
-/// How a store hands back the answer to one call: exactly once, on whatever thread the answer
-/// arrived on (a connection thread for Redis and PostgreSQL, the caller's for the in-memory
-/// store). A request's next store call can then be started right there, without waking the
-/// request's task in between (see `RequestDriver`).
-public typealias StoreCompletion<Reply> = @Sendable (Result<Reply, StoreFailure>) -> Void
+/// How a store hands back the reply to one call: exactly once, on whatever thread it arrived on
+/// (a connection thread for Redis and PostgreSQL, the caller's for the in-memory store). A
+/// request's next store call can then be started right there, without waking the request's task
+/// in between (see `RequestDriver`).
+public typealias StoreCompletion = @Sendable (StoreReply) -> Void
 
-/// The hot store as a service (Redis in production, `InMemoryStores` embedded). Implementations
-/// add atomicity and durability only; the semantics are `HotStoreModel`'s.
-public protocol HotStore: Sendable {
-    func read(_ read: HotRead, then complete: @escaping StoreCompletion<HotReadReply>)
-    func commit(_ commit: HotCommit, then complete: @escaping StoreCompletion<HotCommitReply>)
-    func install(_ install: HotInstall, then complete: @escaping StoreCompletion<HotInstallReply>)
-}
+/// A completion carrying one typed result, for the adapters' internals (connection pools, scripts).
+public typealias ResultCompletion<Reply> = @Sendable (Result<Reply, StoreFailure>) -> Void
 
-/// The durable store as a service (PostgreSQL in production, `InMemoryStores` embedded). The
-/// semantics are `DurableStoreModel`'s.
-public protocol DurableStore: Sendable {
-    func write(_ write: DurableWrite, then complete: @escaping StoreCompletion<DurableWriteReply>)
-    func query(_ query: DurableQuery, then complete: @escaping StoreCompletion<DurableQueryReply>)
-    func bumpGeneration(_ bump: GenerationBump, then complete: @escaping StoreCompletion<Generation>)
+/// A store as a service: the one operation through which the engine's calls reach PostgreSQL,
+/// Redis or the in-memory models.
+///
+/// One operation, so that anything standing between the engine and a store (metrics, fault
+/// injection in tests, routing) is one function. Implementations add atomicity and durability
+/// only; the semantics are `HotStoreModel`'s and `DurableStoreModel`'s. A store given a call that
+/// is not its own answers `.failed(.unavailable)`.
+public protocol StorePort: Sendable {
+    /// Starts `call`; `complete` gets its reply exactly once.
+    func execute(_ call: StoreCall, then complete: @escaping StoreCompletion)
 }
 
 extension StoreFailure: Error {}
 
 /// Waits for a completion-style call (the store answers exactly once, so an unsafe continuation is
 /// enough).
-public func awaitCompletion<Reply: Sendable>(_ start: (@escaping StoreCompletion<Reply>) -> Void) async throws(StoreFailure) -> Reply {
+public func awaitCompletion<Reply: Sendable>(_ start: (@escaping ResultCompletion<Reply>) -> Void) async throws(StoreFailure) -> Reply {
     try await withUnsafeContinuation { continuation in start { continuation.resume(returning: $0) } }.get()
 }
 
-extension HotStore {
-    public func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
-        try await awaitCompletion { self.read(read, then: $0) }
-    }
-    public func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
-        try await awaitCompletion { self.commit(commit, then: $0) }
-    }
-    public func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
-        try await awaitCompletion { self.install(install, then: $0) }
-    }
-}
-
-extension DurableStore {
-    public func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
-        try await awaitCompletion { self.write(write, then: $0) }
-    }
-    public func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
-        try await awaitCompletion { self.query(query, then: $0) }
-    }
-    public func bumpGeneration(_ bump: GenerationBump) async throws(StoreFailure) -> Generation {
-        try await awaitCompletion { self.bumpGeneration(bump, then: $0) }
-    }
-}
-
-/// Routes the engine's store calls to the two stores.
-public struct Stores: Sendable {
-    public let hot: any HotStore
-    public let durable: any DurableStore
-
-    public init(hot: any HotStore, durable: any DurableStore) {
-        self.hot = hot
-        self.durable = durable
-    }
-
-    /// Starts `call`; `complete` gets its reply exactly once, on the thread the store answered on.
-    public func execute(_ call: StoreCall, then complete: @escaping @Sendable (StoreReply) -> Void) {
-        switch call {
-        case .hotRead(let read): hot.read(read) { complete(Self.reply($0, StoreReply.hotRead)) }
-        case .hotCommit(let commit): hot.commit(commit) { complete(Self.reply($0, StoreReply.hotCommit)) }
-        case .hotInstall(let install): hot.install(install) { complete(Self.reply($0, StoreReply.hotInstall)) }
-        case .durableWrite(let write): durable.write(write) { complete(Self.reply($0, StoreReply.durableWrite)) }
-        case .durableQuery(let query): durable.query(query) { complete(Self.reply($0, StoreReply.durableQuery)) }
-        case .durableBumpGeneration(let bump): durable.bumpGeneration(bump) { complete(Self.reply($0, StoreReply.durableGeneration)) }
-        }
-    }
-
+extension StorePort {
     public func execute(_ call: StoreCall) async -> StoreReply {
         await withUnsafeContinuation { continuation in execute(call) { continuation.resume(returning: $0) } }
     }
 
-    static func reply<Value>(_ result: Result<Value, StoreFailure>, _ wrap: (Value) -> StoreReply) -> StoreReply {
-        switch result {
+    // Typed calls, for tests and tools that talk to one store directly.
+
+    public func read(_ read: HotRead) async throws(StoreFailure) -> HotReadReply {
+        guard case .hotRead(let reply) = try await typed(.hotRead(read)) else { throw .unavailable }
+        return reply
+    }
+    public func commit(_ commit: HotCommit) async throws(StoreFailure) -> HotCommitReply {
+        guard case .hotCommit(let reply) = try await typed(.hotCommit(commit)) else { throw .unavailable }
+        return reply
+    }
+    public func install(_ install: HotInstall) async throws(StoreFailure) -> HotInstallReply {
+        guard case .hotInstall(let reply) = try await typed(.hotInstall(install)) else { throw .unavailable }
+        return reply
+    }
+    public func write(_ write: DurableWrite) async throws(StoreFailure) -> DurableWriteReply {
+        guard case .durableWrite(let reply) = try await typed(.durableWrite(write)) else { throw .unavailable }
+        return reply
+    }
+    public func query(_ query: DurableQuery) async throws(StoreFailure) -> DurableQueryReply {
+        guard case .durableQuery(let reply) = try await typed(.durableQuery(query)) else { throw .unavailable }
+        return reply
+    }
+    public func bumpGeneration(_ bump: GenerationBump) async throws(StoreFailure) -> Generation {
+        guard case .durableGeneration(let reply) = try await typed(.durableBumpGeneration(bump)) else { throw .unavailable }
+        return reply
+    }
+
+    private func typed(_ call: StoreCall) async throws(StoreFailure) -> StoreReply {
+        let reply = await execute(call)
+        if case .failed(let failure) = reply { throw failure }
+        return reply
+    }
+}
+
+/// Both stores behind one port: each call goes to the store it is for (`StoreCall.isHot`).
+public struct Stores: StorePort {
+    public let hot: any StorePort
+    public let durable: any StorePort
+
+    public init(hot: any StorePort, durable: any StorePort) {
+        self.hot = hot
+        self.durable = durable
+    }
+
+    public func execute(_ call: StoreCall, then complete: @escaping StoreCompletion) {
+        (call.isHot ? hot : durable).execute(call, then: complete)
+    }
+}
+
+extension Result where Failure == StoreFailure {
+    /// The reply this result stands for: `wrap(value)`, or `.failed`.
+    public func storeReply(_ wrap: (Success) -> StoreReply) -> StoreReply {
+        switch self {
         case .success(let value): wrap(value)
         case .failure(let failure): .failed(failure)
         }

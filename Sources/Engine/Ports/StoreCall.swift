@@ -20,6 +20,19 @@ public enum StoreCall: Hashable, Sendable {
         case .durableWrite, .durableQuery, .durableBumpGeneration: false
         }
     }
+
+    /// The operation's name in metrics and logs (`read`, `commit`, `install`, `write`, `query`,
+    /// `bump_generation`).
+    public var operationName: String {
+        switch self {
+        case .hotRead: "read"
+        case .hotCommit: "commit"
+        case .hotInstall: "install"
+        case .durableWrite: "write"
+        case .durableQuery: "query"
+        case .durableBumpGeneration: "bump_generation"
+        }
+    }
 }
 
 public enum StoreReply: Hashable, Sendable {

@@ -119,8 +119,8 @@ extension Simulation {
         if unavailableAfterSettle > 0 {
             checker.fail("L2 violated: \(unavailableAfterSettle) requests answered 503 after faults stopped", at: now)
         }
-        for index in instances.indices where !instances[index].machines.isEmpty {
-            checker.fail("L2 violated: instance \(index) still runs \(instances[index].machines.count) machine(s) at the end", at: now)
+        for index in instances.indices where instances[index].runtime.running > 0 {
+            checker.fail("L2 violated: instance \(index) still runs \(instances[index].runtime.running) machine(s) at the end", at: now)
         }
         // A rebuild leaves out sales whose holds are all dead by its (skewed) clock.
         let horizon = config.rules.holdTTL + config.rules.clockSkewAllowance * 2

@@ -1,8 +1,8 @@
 import Engine
 
-/// The server side of the simulation: instances receiving requests, driving engine machines
-/// step by step, crashing and restarting. This is the simulator's counterpart of the HTTP
-/// server's `RequestDriver`: it executes steps and decides nothing.
+/// The server side of the simulation: instances receiving requests, carrying out what their
+/// `InstanceRuntime` asks (the runtime the HTTP server's `RequestDriver` drives), crashing,
+/// pausing and restarting. It executes actions and decides nothing.
 extension Simulation {
     mutating func requestArrives(_ id: Int) {
         let request = requests[id]
@@ -20,98 +20,79 @@ extension Simulation {
         case .purchaseOwn, .purchaseForeign, .purchaseGuess: isCheckout = false
         case .malformed(let checkout): isCheckout = checkout
         }
-        let machine: RunningMachine
+        var rng = instances[index].rng
+        defer { instances[index].rng = rng }
+        let actions: [InstanceAction<SimCaller>]
         do throws(APIError) {
             if isCheckout {
                 let parsed = try CheckoutRequest.parse(query: request.query, rules: config.rules)
-                let guess = instances[index].hotCache.snapshot(for: CheckoutMachine.firstRead(for: parsed, now: local, rules: config.rules))
-                machine = .checkout(
-                    CheckoutMachine(request: parsed, now: local, rules: config.rules, policy: config.policy, random: &instances[index].rng,
-                                    guess: guess),
-                    request: id)
+                actions = instances[index].runtime.checkout(parsed, for: .request(id), now: local, random: &rng)
             } else {
                 let code = try Code.parse(query: request.query)
-                let read = PurchaseMachine.firstRead(for: code, now: local, rules: config.rules, policy: config.policy)
-                let guess = instances[index].hotCache.snapshot(for: read)
-                machine = .purchase(
-                    PurchaseMachine(code: code, rules: config.rules, policy: config.policy, random: &instances[index].rng, guess: guess),
-                    request: id)
+                actions = instances[index].runtime.purchase(code, for: .request(id), now: local, random: &rng)
             }
         } catch {
             mark("malformed_rejected")
             send(.badRequest(error), for: id)
             return
         }
-        startMachine(machine, on: index)
+        carryOut(actions, on: index)
     }
 
-    mutating func startMachine(_ machine: RunningMachine, on index: Int) {
-        nextMachine += 1
-        let id = nextMachine
-        instances[index].machines[id] = machine
-        advance(index, id, .start)
-        if instances[index].machines[id]?.isSpeculating == true { mark("commit_on_guess") }
-    }
-
-    /// Lets machine `id` of instance `index` take its next step, and executes it.
-    mutating func advance(_ index: Int, _ id: Int, _ input: RunningMachine.Input) {
-        guard var machine = instances[index].machines[id] else { return }
-        let step = machine.advance(input, now: instances[index].localTime(now))
-        instances[index].machines[id] = machine
+    /// Executes what instance `index`'s runtime asked for: the simulator's counterpart of
+    /// `RequestDriver.carryOut`.
+    mutating func carryOut(_ actions: [InstanceAction<SimCaller>], on index: Int) {
         if faultsActive, let (length, point) = instances[index].pauseAtNextStep {
+            let commits = actions.contains { if case .call(.hotCommit, _) = $0 { true } else { false } }
+            let responds = actions.contains { if case .respond = $0 { true } else { false } }
             let strikes: Bool
-            switch (point, step) {
-            case (.anyStep, _), (.beforeCommit, .call(.hotCommit)), (.beforeResponse, .respond): strikes = true
-            default: strikes = false
+            switch point {
+            case .anyStep: strikes = !actions.isEmpty
+            case .beforeCommit: strikes = commits
+            case .beforeResponse: strikes = responds
             }
             if strikes {
                 instances[index].pauseAtNextStep = nil
                 stop(index, for: length)
-                if case .call(.hotCommit) = step { mark("paused_between_decision_and_commit") }
-                if case .respond = step { mark("paused_between_last_reply_and_response") }
+                if commits { mark("paused_between_decision_and_commit") }
+                if responds { mark("paused_between_last_reply_and_response") }
             }
         }
-        switch step {
-        case .call(let call):
-            issue(call, from: index, machine: id)
-        case .sleep(let span):
-            queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: id), at: now + span)
-        case .awaitRebuild:
-            mark("rebuild_awaited")
-            instances[index].rebuildWaiters.append(id)
-            if instances[index].rebuild == nil {
-                nextMachine += 1
-                let rebuildID = nextMachine
-                instances[index].rebuild = rebuildID
-                instances[index].machines[rebuildID] = .rebuild(
-                    RebuildMachine(rules: config.rules, policy: config.policy, random: &instances[index].rng))
-                advance(index, rebuildID, .start)
+        for action in actions {
+            switch action {
+            case .call(let call, let machine):
+                issue(call, from: index, machine: machine)
+            case .sleep(let span, let machine):
+                queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: machine), at: now + span)
+            case .followUp(let call):
+                issue(call, from: index, machine: nil)
+            case .respond(let response, let caller):
+                finished(response, for: caller)
+            case .note(let note):
+                switch note {
+                case .committedOnGuess: mark("commit_on_guess")
+                case .guessResolved(let committed): mark(committed ? "guess_committed" : "guess_refused")
+                case .rebuildAwaited: mark("rebuild_awaited")
+                case .rebuildFinished(.done): mark("rebuild_completed")
+                case .rebuildFinished(.failed): mark("rebuild_failed")
+                }
             }
-        case .respond(let response, let followUp):
-            instances[index].machines[id] = nil
-            if let followUp { issue(followUp, from: index, machine: nil) }
-            finished(response, on: index)
         }
     }
 
-    mutating func finished(_ response: MachineResponse, on index: Int) {
-        switch response {
-        case .checkout(let result, let attempt, let sale, let request):
+    mutating func finished(_ response: InstanceResponse, for caller: SimCaller) {
+        switch (response, caller) {
+        case (.checkout(let result, let attempt, let sale), .request(let request)):
             if result == .clockUnsafe { mark("clock_unsafe_refused") }
             checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
             send(.checkout(result, attempt: attempt, sale: sale), for: request)
-        case .purchase(let result, let request):
+        case (.purchase(let result), .request(let request)):
             checker.purchaseAnswered(result, code: try? Code.parse(query: requests[request].query), durable: durable, now: now)
             send(.purchase(result), for: request)
-        case .rebuild(let result):
-            if case .done = result { mark("rebuild_completed") } else { mark("rebuild_failed") }
-            instances[index].rebuild = nil
-            let waiters = instances[index].rebuildWaiters
-            instances[index].rebuildWaiters = []
-            for waiter in waiters { advance(index, waiter, .resume) }
-        case .reconcile(let result):
-            instances[index].reconciling = false
-            if case .reconciled(let n) = result, n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
+        case (.reconcile(.reconciled(let n)), _):
+            if n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
+        case (.reconcile(.failed), _), (.reconcileSkipped, _), (.rebuild, _), (.checkout, .reconcileTimer), (.purchase, .reconcileTimer):
+            break
         }
     }
 
@@ -217,15 +198,11 @@ extension Simulation {
         else { return }
         if faultsActive && rngFaults.chance(config.faults.crashPerReply) {
             // A crash between two port calls: the reply is never processed.
-            if instances[index].machines[machine]?.isBetweenWrites == true { mark("crash_between_writes") }
+            if instances[index].runtime.isBetweenWrites(machine) { mark("crash_between_writes") }
             crash(index)
             return
         }
-        if instances[index].machines[machine]?.isSpeculating == true {
-            if case .hotCommit(.committed) = reply { mark("guess_committed") } else { mark("guess_refused") }
-        }
-        if pending.call.isHot { instances[index].hotCache.learn(pending.call, reply, localTime: instances[index].localTime(now)) }
-        advance(index, machine, .reply(reply))
+        carryOut(instances[index].runtime.receive(reply, for: machine, now: instances[index].localTime(now)), on: index)
     }
 
     mutating func crash(_ index: Int) {
@@ -233,11 +210,7 @@ extension Simulation {
         fault("instance_crash")
         instances[index].alive = false
         instances[index].incarnation += 1
-        instances[index].machines = [:]
-        instances[index].hotCache.forgetAll()
-        instances[index].rebuild = nil
-        instances[index].rebuildWaiters = []
-        instances[index].reconciling = false
+        instances[index].runtime.forgetEverything()
         queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
     }
 
@@ -248,9 +221,8 @@ extension Simulation {
     mutating func reconcileTick(_ index: Int) {
         guard now + Self.reconcileEvery <= end else { return }
         queue.schedule(.reconcileTick(instance: index), at: now + Self.reconcileEvery)
-        guard instances[index].alive, !instances[index].reconciling else { return }
-        instances[index].reconciling = true
-        startMachine(.reconcile(ReconcileMachine(rules: config.rules, policy: config.policy)), on: index)
+        guard instances[index].alive else { return }
+        carryOut(instances[index].runtime.reconcile(for: .reconcileTimer, now: instances[index].localTime(now)), on: index)
     }
 
     /// The instance's clock goes one to five allowances off, either way, for a while: a bad NTP

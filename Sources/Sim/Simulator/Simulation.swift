@@ -44,7 +44,6 @@ public struct Simulation: Sendable {
 
     var calls: [Int: PendingCall] = [:]
     var nextCall = 0
-    var nextMachine = 0
 
     var rngFaults: SplitMix64
     var rngNet: SplitMix64
@@ -100,7 +99,8 @@ public struct Simulation: Sendable {
         for _ in 0..<config.instances {
             var rng = root.fork()
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
-            instances.append(SimInstance(clockOffset: offset, rng: rng, hotCache: HotRecordCache(rules: config.rules)))
+            let runtime = InstanceRuntime<SimCaller>(rules: config.rules, policy: config.policy, seed: rng.next())
+            instances.append(SimInstance(clockOffset: offset, rng: rng, runtime: runtime))
         }
         for index in 0..<config.users {
             var rng = root.fork()
@@ -194,7 +194,7 @@ public struct Simulation: Sendable {
         case .callTimeout(let call): callTimedOut(call)
         case .wake(let instance, let incarnation, let machine):
             guard instances[instance].alive, instances[instance].incarnation == incarnation else { return }
-            advance(instance, machine, .resume)
+            carryOut(instances[instance].runtime.wake(machine, now: instances[instance].localTime(now)), on: instance)
         case .restart(let instance): restart(instance)
         case .redisRestart: redisRestart()
         case .redisSave: redisSave()
