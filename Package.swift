@@ -3,8 +3,9 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 /// The engine, the store models and the simulator are optimised even in debug builds, so that the
-/// simulation sweeps of `swift test` run at release speed (they are CPU-bound and pure).
-let fast: [SwiftSetting] = strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// simulation sweeps of `swift test` run at release speed (they are CPU-bound and pure), with
+/// `assert` kept (`-assert-config Debug`): every check the tests and the simulator rely on runs.
+let fast: [SwiftSetting] = strict + [.unsafeFlags(["-O", "-assert-config", "Debug"], .when(configuration: .debug))]
 
 let package = Package(
     name: "flash-sale",
@@ -79,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Engine", "Adapters"],
+            dependencies: ["Server", "Engine", "Adapters", "TestSupport"],
             path: "Tests/ServerTests",
             swiftSettings: strict
         ),
@@ -136,7 +137,9 @@ let package = Package(
             path: "Sources/Bench/Noop",
             swiftSettings: strict
         ),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Tests/EngineTests", swiftSettings: strict),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters", "TestSupport"], path: "Tests/EngineTests", swiftSettings: strict),
+        // What several test targets share (the test clock).
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SimTests", dependencies: ["Simulator", "Engine"], path: "Tests/SimTests", swiftSettings: strict),
     ]
 )

@@ -59,6 +59,7 @@ final class ServerMetrics: Sendable {
     let reconciled: Counter
     let guessesCommitted: Counter
     let guessesRefused: Counter
+    let invariantViolations: Counter
     let clientLimitRefusals: [ClientLimits.Refusal: Counter]
     let clientLimitsTracked: Gauge
     let clientLimitsUntracked: Counter
@@ -78,6 +79,7 @@ final class ServerMetrics: Sendable {
         "sale_reconcile_runs_total": "Background reconcile passes, by result (ok, failed).",
         "sale_reconciled_purchases_total": "Purchases the reconcile pass rolled forward after a crash left them half done.",
         "sale_hot_store_rebuilds_total": "Rebuilds of the hot store from the durable store started by this instance.",
+        "sale_invariant_violations_total": "Requests whose engine machine met a state its protocol rules out (a bug; each is logged as an error).",
         "sale_guessed_commits_total": "Checkouts and purchases that committed on what this instance remembered, by result (committed, refused).",
         "sale_client_limit_refusals_total": "Checkouts refused by the per-client abuse limits, by reason (rate_limited, too_many_holds).",
         "sale_client_limit_tracked_clients": "Clients the per-client limiter currently remembers.",
@@ -124,6 +126,7 @@ final class ServerMetrics: Sendable {
         reconciled = counter("sale_reconciled_purchases_total")
         guessesCommitted = counter("sale_guessed_commits_total", [("result", "committed")])
         guessesRefused = counter("sale_guessed_commits_total", [("result", "refused")])
+        invariantViolations = counter("sale_invariant_violations_total")
         clientLimitRefusals = Dictionary(uniqueKeysWithValues: ClientLimits.Refusal.allCases.map { reason in
             (reason, counter("sale_client_limit_refusals_total", [("reason", reason.rawValue)]))
         })
@@ -193,7 +196,15 @@ final class ServerMetrics: Sendable {
     /// taken, or refused because the guess was out of date (the request then read first).
     /// Counts what the instance runtime reports: how commits decided on a guess fared.
     @Sendable func instanceNote(_ note: InstanceNote) {
-        if case .guessResolved(let committed) = note { (committed ? guessesCommitted : guessesRefused).increment() }
+        switch note {
+        case .guessResolved(let committed):
+            (committed ? guessesCommitted : guessesRefused).increment()
+        case .invariantBroken(let message):
+            invariantViolations.increment()
+            Logger(label: "sale-server").error("engine invariant broken (the request answered 503): \(message)")
+        case .committedOnGuess, .rebuildAwaited, .rebuildFinished:
+            break
+        }
     }
 
     /// The offset `/health` measured (nil when the hot store did not tell).
@@ -264,7 +275,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
             }
         }
         let elapsed = ContinuousClock.now - start
-        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        let nanoseconds = elapsed.wholeNanoseconds
         let route = routeLabel ?? context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
         let outcome = context.outcome.get() ?? (response.status.code < 400 ? "ok" : "http_\(response.status.code)")
         // Labels stay bounded whatever clients send: known methods only.

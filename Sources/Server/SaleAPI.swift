@@ -36,8 +36,7 @@ final class SaleAPI: Sendable {
         self.limiter = limiter
         self.proxies = proxies
         self.identity = identity
-        self.summaries = SummaryCache(ttl: TimeSpan(microseconds: Int64(summaryTTL.components.seconds * 1_000_000
-            + summaryTTL.components.attoseconds / 1_000_000_000_000)))
+        self.summaries = SummaryCache(ttl: TimeSpan(summaryTTL))
     }
 
     var stores: any StorePort { driver.stores }

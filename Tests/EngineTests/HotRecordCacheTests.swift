@@ -115,8 +115,7 @@ struct HotRecordCacheTests {
             return
         }
         // The purchase of that code, on the same instance, commits on what the checkout taught.
-        let purchaseGuess = cache.snapshot(for: PurchaseMachine.firstRead(for: hold.code, now: Fixture.t0, rules: Fixture.rules,
-                                                                          policy: ProtocolPolicy()))
+        let purchaseGuess = cache.snapshot(for: PurchaseMachine.firstRead(for: hold.code))
         let purchase = PurchaseMachine(code: hold.code, rules: Fixture.rules, policy: ProtocolPolicy(), random: &random,
                                        guess: purchaseGuess)
         let (bought, purchaseCalls) = drive(purchase, &store, &cache)

@@ -2,15 +2,9 @@ import Adapters
 import Engine
 import StoreModel
 import Synchronization
+import TestSupport
 import Testing
 
-/// A clock tests move by hand.
-final class TestClock: Sendable {
-    private let current: Mutex<Instant>
-    init(_ start: Instant) { current = Mutex(start) }
-    var now: Instant { current.withLock { $0 } }
-    func advance(_ span: TimeSpan) { current.withLock { $0 = $0 + span } }
-}
 
 /// In-memory stores that can lose replies and refuse writes on demand, to drive the machines'
 /// retry paths the way the simulator does.

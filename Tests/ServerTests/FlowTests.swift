@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Server

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Server
@@ -16,17 +17,7 @@ import Glibc
 
 // MARK: - A controllable clock
 
-/// A clock tests move by hand, so hold expiry and sale rollover need no waiting.
-final class TestClock: Sendable {
-    private let current: Mutex<Instant>
-
-    init(_ start: Instant) { current = Mutex(start) }
-
-    var now: Instant { current.withLock { $0 } }
-    func advance(_ span: TimeSpan) { current.withLock { $0 = $0 + span } }
-    func set(_ instant: Instant) { current.withLock { $0 = instant } }
-    var function: @Sendable () -> Instant { { self.now } }
-}
+// `TestClock` (Tests/Support): a clock tests move by hand.
 
 // MARK: - Which stores
 

@@ -147,15 +147,14 @@ await withTaskGroup(of: Void.self) { group in
 }
 let purchaseTime = ContinuousClock.now - started
 
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-let checkoutsPerSecond = Double(options.items) / seconds(checkoutTime)
-let purchasesPerSecond = Double(held.count) / seconds(purchaseTime)
+let checkoutsPerSecond = Double(options.items) / checkoutTime.inSeconds
+let purchasesPerSecond = Double(held.count) / purchaseTime.inSeconds
 let sold = await driver.checkout(CheckoutRequest(user: UserID(unchecked: "late"), item: ItemID(1)))
 hot.shutdown()
 durable.shutdown()
 
-print("checkouts:  \(format(checkoutsPerSecond))/s  (\(held.count) held, \(refusals.load(ordering: .relaxed)) refused, \(String(format: "%.2f", seconds(checkoutTime))) s)")
-print("purchases:  \(format(purchasesPerSecond))/s  (\(bought.load(ordering: .relaxed)) bought, \(String(format: "%.2f", seconds(purchaseTime))) s)")
+print("checkouts:  \(format(checkoutsPerSecond))/s  (\(held.count) held, \(refusals.load(ordering: .relaxed)) refused, \(String(format: "%.2f", checkoutTime.inSeconds)) s)")
+print("purchases:  \(format(purchasesPerSecond))/s  (\(bought.load(ordering: .relaxed)) bought, \(String(format: "%.2f", purchaseTime.inSeconds)) s)")
 print("afterwards: a new checkout answers \(sold)")
 
 // Baselines, same servers, same run.

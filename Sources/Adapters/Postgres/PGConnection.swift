@@ -1,4 +1,5 @@
 import CLibPQ
+import Engine
 import Foundation
 
 #if canImport(Glibc)
@@ -182,7 +183,7 @@ final class PGConnection {
         while true {
             let left = ContinuousClock.now.duration(to: deadline)
             guard left > .zero else { throw .timeout }
-            let ms = Int32(clamping: max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            let ms = Int32(clamping: max(1, left.wholeMilliseconds))
             var fd = pollfd(fd: socket, events: events, revents: 0)
             let r = poll(&fd, 1, ms)
             if r > 0 {

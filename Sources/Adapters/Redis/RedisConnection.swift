@@ -238,7 +238,7 @@ final class RedisDriver: ConnectionDriver {
     }
 
     static func timeval(_ duration: Duration) -> Foundation.timeval {
-        let micros = max(1000, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        let micros = max(1000, duration.wholeMicroseconds)
         return Foundation.timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
     }
 

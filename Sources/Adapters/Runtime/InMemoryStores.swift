@@ -23,24 +23,12 @@ public final class InMemoryStores: StorePort {
     }
 
     private func reply(to call: StoreCall) -> StoreReply {
-        switch call {
-        case .hotRead(let read):
-            let now = clock()
-            return .hotRead(hotModel.withLock { model in
-                model.clock = now
-                return model.read(read)
-            })
-        case .hotCommit(let commit):
-            let now = clock()
-            return .hotCommit(hotModel.withLock { model in
-                model.clock = now
-                return model.commit(commit)
-            })
-        case .hotInstall(let install): return .hotInstall(hotModel.withLock { $0.install(install) })
-        case .durableWrite(let write): return .durableWrite(durableModel.withLock { $0.write(write) })
-        case .durableQuery(let query): return .durableQuery(durableModel.withLock { $0.query(query) })
-        case .durableBumpGeneration(let bump): return .durableGeneration(durableModel.withLock { $0.bumpGeneration(bump) })
-        }
+        guard call.isHot else { return durableModel.withLock { $0.apply(call) } ?? .failed(.unavailable) }
+        let now = clock()
+        return hotModel.withLock { model in
+            model.clock = now
+            return model.apply(call)
+        } ?? .failed(.unavailable)
     }
 
     /// Simulates Redis restarting empty (for tests of the rebuild path).

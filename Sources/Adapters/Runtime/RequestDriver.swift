@@ -85,7 +85,7 @@ public final class RequestDriver: Sendable {
                 }
             case .sleep(let span, let machine):
                 Task { [self] in
-                    try? await Task.sleep(for: .microseconds(span.microseconds))
+                    try? await Task.sleep(for: span.duration)
                     let now = clock()
                     carryOut(runtime.withLock { $0.wake(machine, now: now) })
                 }

@@ -35,3 +35,21 @@ public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible 
     public var seconds: Double { Double(microseconds) / 1_000_000 }
     public var description: String { "\(seconds)s" }
 }
+
+/// The one conversion between the standard library's `Duration` (what clocks, sleeps and
+/// configuration speak) and the engine's microseconds.
+extension Duration {
+    /// Whole microseconds, rounded toward zero.
+    public var wholeMicroseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+    /// Whole nanoseconds, rounded toward zero.
+    public var wholeNanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    /// Whole milliseconds, rounded toward zero.
+    public var wholeMilliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
+    /// Seconds, as a floating-point number (for reports).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension TimeSpan {
+    public init(_ duration: Duration) { self.init(microseconds: duration.wholeMicroseconds) }
+    public var duration: Duration { .microseconds(microseconds) }
+}

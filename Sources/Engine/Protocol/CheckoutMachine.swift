@@ -59,6 +59,10 @@ public struct CheckoutMachine: Sendable {
     }
 
     public let request: CheckoutRequest
+    /// Set when the machine met a state its protocol rules out (a reply it never asked for, a
+    /// resume while not waiting): it then answers as a failure and promises nothing, and its driver
+    /// reports this (a violation in the simulator, an error log and a metric in production).
+    public internal(set) var brokenInvariant: String?
     public let sale: SaleID
     public let attemptID: AttemptID
     public let attemptedAt: Instant
@@ -99,7 +103,7 @@ public struct CheckoutMachine: Sendable {
         if let guess, guess.records.count == 2, guess.counts.count == 1,
             case .hold(let hold, let commit) = CheckoutRules.decide(
                 rules: rules, sale: sale, item: request.item, user: request.user, now: now,
-                snapshot: guess, resolved: [:], newCode: newCode, bug: policy.plantedBug)
+                snapshot: guess, resolved: [:], newCode: newCode)
         {
             generationOfCommit = guess.generation
             state = .speculating(hold)
@@ -178,7 +182,7 @@ public struct CheckoutMachine: Sendable {
             return backoff(then: .persist(attempt, result))
 
         default:
-            assertionFailure("checkout: unexpected reply \(reply) in state \(state)")
+            brokenInvariant = "checkout: unexpected reply \(reply) in state \(state)"
             return giveUp()
         }
     }
@@ -191,7 +195,7 @@ public struct CheckoutMachine: Sendable {
         case .sleeping(then: .persist(let attempt, let result)):
             return persist(attempt, result, fence: fence(for: attempt))
         default:
-            assertionFailure("checkout: resume in state \(state)")
+            brokenInvariant = "checkout: resume in state \(state)"
             return giveUp()
         }
     }
@@ -205,7 +209,7 @@ public struct CheckoutMachine: Sendable {
     }
 
     mutating func decide(snapshot: HotSnapshot, now: Instant) -> Step<CheckoutResult> {
-        if let storeTime = snapshot.storeTime, policy.plantedBug != .clockCheckSkipped,
+        if let storeTime = snapshot.storeTime,
             !ClockCheck.isSafe(local: now, store: storeTime, rules: rules)
         {
             state = .done
@@ -213,12 +217,11 @@ public struct CheckoutMachine: Sendable {
         }
         let decision = CheckoutRules.decide(
             rules: rules, sale: sale, item: request.item, user: request.user, now: now,
-            snapshot: snapshot, resolved: resolved, newCode: newCode, bug: policy.plantedBug)
+            snapshot: snapshot, resolved: resolved, newCode: newCode)
         generationOfCommit = snapshot.generation
         switch decision {
         case .refuse(let outcome):
-            return persist(makeAttempt(outcome, hold: nil), .refused(outcome),
-                           fence: policy.plantedBug == .unfencedRefusals ? nil : snapshot.generation)
+            return persist(makeAttempt(outcome, hold: nil), .refused(outcome), fence: snapshot.generation)
         case .reaffirm(let hold):
             return persist(makeAttempt(.held, hold: hold), .held(hold), fence: snapshot.generation)
         case .resolveSlots(let keys):
@@ -242,8 +245,7 @@ public struct CheckoutMachine: Sendable {
 
     mutating func persist(_ attempt: CheckoutAttempt, _ result: CheckoutResult, fence: Generation?) -> Step<CheckoutResult> {
         state = .persisting(attempt, result)
-        let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
-        return .call(.durableWrite(.attempt(attempt, fence: effectiveFence)))
+        return .call(.durableWrite(.attempt(attempt, fence: fence)))
     }
 
     mutating func restart() -> Step<CheckoutResult> {

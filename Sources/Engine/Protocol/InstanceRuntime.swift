@@ -54,7 +54,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
     /// A purchase arrives at `now` (this instance's clock).
     public mutating func purchase(_ code: Code, for client: Client, now: Instant,
                                   random: inout some RandomNumberGenerator) -> [InstanceAction<Client>] {
-        let guess = cache.snapshot(for: PurchaseMachine.firstRead(for: code, now: now, rules: rules, policy: policy))
+        let guess = cache.snapshot(for: PurchaseMachine.firstRead(for: code))
         let machine = PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess)
         return begin(.purchase(machine, client), guessed: guess != nil, now: now)
     }
@@ -115,6 +115,9 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
     /// Machines running now.
     public var running: Int { machines.count }
 
+    /// Whom machine `id` answers (nil for a rebuild, or a machine that is gone).
+    public func client(of id: MachineID) -> Client? { machines[id]?.machine.client }
+
     /// True while machine `id` is between two writes: a checkout holds the item in the hot store
     /// but has not made the hold durable, or a purchase sold the item but has not made the purchase
     /// durable.
@@ -159,6 +162,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
             join(.machine(id), now: now, into: &actions)
         case .respond(let response, let followUp):
             let running = machines.removeValue(forKey: id)
+            if let broken = running?.machine.brokenInvariant { actions.append(.note(.invariantBroken(broken))) }
             if let followUp { actions.append(.followUp(followUp)) }
             switch (response, running?.machine) {
             case (.rebuild(let result), _):
@@ -215,6 +219,15 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
             case purchase(PurchaseMachine, Client)
             case rebuild(RebuildMachine)
             case reconcile(ReconcileMachine, Client)
+
+            var brokenInvariant: String? {
+                switch self {
+                case .checkout(let m, _): m.brokenInvariant
+                case .purchase(let m, _): m.brokenInvariant
+                case .rebuild(let m): m.brokenInvariant
+                case .reconcile(let m, _): m.brokenInvariant
+                }
+            }
 
             var client: Client? {
                 switch self {
@@ -310,4 +323,7 @@ public enum InstanceNote: Hashable, Sendable {
     case rebuildAwaited
     /// A rebuild ended.
     case rebuildFinished(RebuildResult)
+    /// A machine met a state its protocol rules out, and answered as a failure
+    /// (`CheckoutMachine.brokenInvariant`): a bug, to be reported loudly.
+    case invariantBroken(String)
 }

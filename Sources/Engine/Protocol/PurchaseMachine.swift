@@ -51,7 +51,8 @@ public struct PurchaseMachine: Sendable {
     }
 
     public let code: Code
-    let calendar: SaleCalendar
+    /// See `CheckoutMachine.brokenInvariant`.
+    public internal(set) var brokenInvariant: String?
     let userLimit: Int
     let policy: ProtocolPolicy
     var budget: RetryBudget
@@ -59,12 +60,11 @@ public struct PurchaseMachine: Sendable {
 
     let guess: HotSnapshot?
 
-    /// - Parameter guess: the answer to `firstRead(for:now:rules:policy:)` as the instance
+    /// - Parameter guess: the answer to `firstRead(for:)` as the instance
     ///   remembers it (`HotRecordCache.snapshot(for:)`), or nil to read first.
     public init(code: Code, rules: SaleRules, policy: ProtocolPolicy, random: inout some RandomNumberGenerator,
                 guess: HotSnapshot? = nil) {
         self.code = code
-        self.calendar = SaleCalendar(saleLength: rules.saleLength)
         self.userLimit = rules.userLimit
         self.policy = policy
         self.budget = RetryBudget(policy: policy, seed: random.next())
@@ -72,8 +72,8 @@ public struct PurchaseMachine: Sendable {
     }
 
     /// The read a purchase of `code` started at `now` makes first (and the one a guess answers).
-    public static func firstRead(for code: Code, now: Instant, rules: SaleRules, policy: ProtocolPolicy) -> HotRead {
-        HotRead(keys: [PurchaseRules.itemKey(for: code, now: now, calendar: SaleCalendar(saleLength: rules.saleLength), bug: policy.plantedBug)])
+    public static func firstRead(for code: Code) -> HotRead {
+        HotRead(keys: [PurchaseRules.itemKey(for: code)])
     }
 
     /// True while a commit decided on a guess is in flight (for coverage).
@@ -98,10 +98,10 @@ public struct PurchaseMachine: Sendable {
 
     public mutating func start(now: Instant) -> Step<PurchaseResult> {
         guard case .idle = state else { preconditionFailure("start called twice") }
-        let key = PurchaseRules.itemKey(for: code, now: now, calendar: calendar, bug: policy.plantedBug)
+        let key = PurchaseRules.itemKey(for: code)
         if let guess, guess.records.count == 1,
             case .buy(let purchase, let commit) = PurchaseRules.decide(
-                code: code, now: now, key: key, record: guess.records[0], generation: guess.generation, bug: policy.plantedBug)
+                code: code, now: now, key: key, record: guess.records[0], generation: guess.generation)
         {
             state = .speculating(purchase, guess.generation)
             return .call(.hotCommit(commit))
@@ -110,7 +110,7 @@ public struct PurchaseMachine: Sendable {
     }
 
     mutating func read(now: Instant) -> Step<PurchaseResult> {
-        let key = PurchaseRules.itemKey(for: code, now: now, calendar: calendar, bug: policy.plantedBug)
+        let key = PurchaseRules.itemKey(for: code)
         state = .reading(key)
         return .call(.hotRead(HotRead(keys: [key])))
     }
@@ -120,8 +120,7 @@ public struct PurchaseMachine: Sendable {
         case (.reading(let key), .hotRead(.snapshot(let snapshot))) where snapshot.records.count == 1:
             let record = snapshot.records[0]
             // Expiry by the hot store's clock, the one that also enforces the commit's deadline.
-            switch PurchaseRules.decide(code: code, now: snapshot.storeTime ?? now, key: key, record: record, generation: snapshot.generation,
-                                        bug: policy.plantedBug) {
+            switch PurchaseRules.decide(code: code, now: snapshot.storeTime ?? now, key: key, record: record, generation: snapshot.generation) {
             case .completed(let purchase):
                 return persist(purchase, fence: snapshot.generation)
             case .buy(let purchase, let commit):
@@ -141,10 +140,6 @@ public struct PurchaseMachine: Sendable {
 
         case (.committing(let purchase, let generation), .hotCommit(.committed)),
             (.speculating(let purchase, let generation), .hotCommit(.committed)):
-            if policy.plantedBug == .ackBeforeDurable {
-                state = .done
-                return .respond(.purchased(purchase), followUp: .durableWrite(.purchase(purchase, fence: generation, userLimit: userLimit)))
-            }
             return persist(purchase, fence: generation)
         case (.committing, .hotCommit(.expired)):
             // The hold still stood, but the code expired by the store's clock: a late commit (a
@@ -183,22 +178,15 @@ public struct PurchaseMachine: Sendable {
         case (.persisting, .durableWrite(.rejected)):
             // The schema's last line of defence refused a second purchase of this item: a bug
             // upstream. Promise nothing.
-            assertionFailure("purchase of \(code) rejected by the durable store's constraints")
+            brokenInvariant = "purchase of \(code) rejected by the durable store's constraints"
             return finish(.unavailable)
         case (.persisting(let purchase, let fence), .failed):
             return backoff(then: .persist(purchase, fence))
 
-        case (.consulting(let key, let record, let generation), .durableQuery(.codeHistory(let history))):
+        case (.consulting(_, _, let generation), .durableQuery(.codeHistory(let history))):
             // The hot record that did not know this code came from a hot store whose generation is
             // not the durable store's: it may be foreign or replaced, so its silence proves nothing.
             if history.generation != generation { return awaitRebuild() }
-            if policy.plantedBug == .purchaseSkipsHoldCheck,
-                case .buy(let purchase, let commit)? = PurchaseRules.buyIgnoringHotRecord(
-                    history: history, key: key, record: record, now: now, generation: generation)
-            {
-                state = .committing(purchase, generation)
-                return .call(.hotCommit(commit))
-            }
             switch PurchaseRules.decide(history: history) {
             case .completed(let purchase): return finish(.purchased(purchase))
             case .expired: return finish(.codeExpired)
@@ -208,7 +196,7 @@ public struct PurchaseMachine: Sendable {
             return backoff(then: .consult(key, record, generation))
 
         default:
-            assertionFailure("purchase: unexpected reply \(reply) in state \(state)")
+            brokenInvariant = "purchase: unexpected reply \(reply) in state \(state)"
             return finish(.unavailable)
         }
     }
@@ -224,15 +212,14 @@ public struct PurchaseMachine: Sendable {
         case .sleeping(then: .confirm(let purchase, let fence)):
             return confirm(purchase, fence: fence)
         default:
-            assertionFailure("purchase: resume in state \(state)")
+            brokenInvariant = "purchase: resume in state \(state)"
             return finish(.unavailable)
         }
     }
 
     mutating func persist(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {
         state = .persisting(purchase, fence)
-        let effectiveFence = policy.plantedBug == .unfencedDurableWrites ? nil : fence
-        return .call(.durableWrite(.purchase(purchase, fence: effectiveFence, userLimit: userLimit)))
+        return .call(.durableWrite(.purchase(purchase, fence: fence, userLimit: userLimit)))
     }
 
     mutating func confirm(_ purchase: Purchase, fence: Generation?) -> Step<PurchaseResult> {

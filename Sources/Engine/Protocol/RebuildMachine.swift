@@ -42,6 +42,8 @@ public struct RebuildMachine: Sendable {
     }
 
     let rules: SaleRules
+    /// See `CheckoutMachine.brokenInvariant`.
+    public internal(set) var brokenInvariant: String?
     let policy: ProtocolPolicy
     var budget: RetryBudget
     var state: State = .idle
@@ -92,7 +94,7 @@ public struct RebuildMachine: Sendable {
         case (.bumping(let bump), .failed):
             return backoff(then: .bump(bump))
         case (.snapshotting(let generation), .durableQuery(.snapshot(let snapshot))):
-            let (records, sets) = RebuildRules.hotState(from: snapshot, bug: policy.plantedBug)
+            let (records, sets) = RebuildRules.hotState(from: snapshot)
             let install = HotInstall(generation: generation, records: records, sets: sets)
             state = .installing(generation, install)
             return .call(.hotInstall(install))
@@ -104,7 +106,7 @@ public struct RebuildMachine: Sendable {
         case (.installing(let generation, let install), .failed):
             return backoff(then: .install(generation, install))
         default:
-            assertionFailure("rebuild: unexpected reply \(reply) in state \(state)")
+            brokenInvariant = "rebuild: unexpected reply \(reply) in state \(state)"
             state = .done
             return .respond(.failed, followUp: nil)
         }
@@ -123,7 +125,7 @@ public struct RebuildMachine: Sendable {
             state = .installing(generation, install)
             return .call(.hotInstall(install))
         default:
-            assertionFailure("rebuild: resume in state \(state)")
+            brokenInvariant = "rebuild: resume in state \(state)"
             state = .done
             return .respond(.failed, followUp: nil)
         }

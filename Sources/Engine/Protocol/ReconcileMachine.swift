@@ -40,6 +40,8 @@ public struct ReconcileMachine: Sendable {
     var rebuilt = false
     /// The sales whose pending sets the listing read, in its order.
     var listedSales: [SaleID] = []
+    /// See `CheckoutMachine.brokenInvariant`.
+    public internal(set) var brokenInvariant: String?
 
     public init(rules: SaleRules, policy: ProtocolPolicy) {
         self.rules = rules
@@ -109,7 +111,7 @@ public struct ReconcileMachine: Sendable {
             // Fenced, failed or the store is rebuilding: the next pass will try again.
             return finish(.failed)
         default:
-            assertionFailure("reconcile: unexpected reply \(reply) in state \(state)")
+            brokenInvariant = "reconcile: unexpected reply \(reply) in state \(state)"
             return finish(.failed)
         }
     }

@@ -15,7 +15,7 @@ public enum Step<Response: Sendable>: Sendable {
     case respond(Response, followUp: StoreCall?)
 }
 
-/// The retry limits and planted bug shared by every request machine.
+/// The retry limits shared by every request machine.
 public struct ProtocolPolicy: Sendable, Equatable {
     /// Store calls that may fail (timeout or unavailable) before a request answers `503`.
     public var maxFailures: Int = 6
@@ -29,8 +29,6 @@ public struct ProtocolPolicy: Sendable, Equatable {
     /// How far back reconciliation looks for half-done purchases, and in how many sales at most.
     public var reconcileHorizon: TimeSpan = .seconds(24 * 3_600)
     public var maxReconciledSales = 48
-    /// A deliberate mistake, for the simulator's planted-bug catalogue only.
-    public var plantedBug: PlantedBug?
 
     public init() {}
 }
@@ -73,6 +71,8 @@ public protocol RequestStateMachine: Sendable {
     mutating func receive(_ reply: StoreReply, now: Instant) -> Step<Response>
     /// The next step after a `.sleep` or an `.awaitRebuild`.
     mutating func resume(now: Instant) -> Step<Response>
+    /// What impossible state the machine met, if it met one (see `CheckoutMachine.brokenInvariant`).
+    var brokenInvariant: String? { get }
 }
 
 extension CheckoutMachine: RequestStateMachine {}
@@ -81,7 +81,7 @@ extension RebuildMachine: RequestStateMachine {}
 extension ReconcileMachine: RequestStateMachine {
     public mutating func resume(now: Instant) -> Step<ReconcileResult> {
         guard case .awaitingRebuild = state else {
-            assertionFailure("reconcile: resume in state \(state)")
+            brokenInvariant = "reconcile: resume in state \(state)"
             return finish(.failed)
         }
         return start(now: now)

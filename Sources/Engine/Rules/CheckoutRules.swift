@@ -27,7 +27,7 @@ public enum CheckoutRules {
     ///   - newCode: the code to use if the item is newly held.
     public static func decide(
         rules: SaleRules, sale: SaleID, item: ItemID, user: UserID, now: Instant,
-        snapshot: HotSnapshot, resolved: [ItemID: Versioned], newCode: Code, bug: PlantedBug? = nil
+        snapshot: HotSnapshot, resolved: [ItemID: Versioned], newCode: Code
     ) -> CheckoutDecision {
         precondition(snapshot.records.count == 2 && snapshot.counts.count == 1, "snapshot must answer firstRead")
         let itemKey = HotKey.item(sale, item)
@@ -35,7 +35,7 @@ public enum CheckoutRules {
         let itemVersioned = snapshot.records[0]
         let userVersioned = snapshot.records[1]
         let soldCount = snapshot.counts[0]
-        let allowance = bug == .noSkewAllowance ? .zero : rules.clockSkewAllowance
+        let allowance = rules.clockSkewAllowance
 
         if soldCount >= rules.itemsPerSale { return .refuse(.soldOut) }
         let itemRecord = itemVersioned.itemRecord
@@ -54,10 +54,7 @@ public enum CheckoutRules {
         var guards: [HotKey: UInt64] = [:]
         var puts: [HotKey: HotValue?] = [:]
 
-        func counted() -> Int {
-            bug == .limitIgnoresHolds ? purchased.count : kept.count + unresolved.count + purchased.count
-        }
-        func atLimit() -> Bool { bug == .limitOffByOne ? counted() > rules.userLimit : counted() >= rules.userLimit }
+        func atLimit() -> Bool { kept.count + unresolved.count + purchased.count >= rules.userLimit }
 
         if atLimit() && !unresolved.isEmpty {
             let missing = unresolved.filter { resolved[$0.item] == nil }
@@ -88,15 +85,15 @@ public enum CheckoutRules {
         precondition(newCode.sale == sale && newCode.item == item, "the new code must name the item it holds")
         let hold = Hold(code: newCode, user: user, expiresAt: now + rules.holdTTL)
         let newRecord = UserRecord(slots: kept + unresolved + [HoldSlot(code: newCode, expiresAt: hold.expiresAt)], purchased: purchased)
-        assert(bug != nil || newRecord.countedItems <= rules.userLimit, "a hold never takes a user over the limit")
+        precondition(newRecord.countedItems <= rules.userLimit, "a hold never takes a user over the limit")
         guards[itemKey] = itemVersioned.version
-        if bug != .unguardedUserRecord { guards[userKey] = userVersioned.version }
+        guards[userKey] = userVersioned.version
         puts[itemKey] = .item(.held(hold))
         puts[userKey] = .user(newRecord)
         // Applied only while the store's clock is near this instance's: a decision on a clock that
         // jumped, or one held back by a pause, is refused by the store instead of applied.
         let margin = ClockCheck.maximumOffset(rules: rules)
-        let window = bug == .clockCheckSkipped || !ClockCheck.isEnabled(rules: rules) ? nil : (from: now - margin, until: now + margin)
+        let window = !ClockCheck.isEnabled(rules: rules) ? nil : (from: now - margin, until: now + margin)
         return .hold(hold, HotCommit(generation: snapshot.generation, guards: guards, puts: puts, validFrom: window?.from,
                                      deadline: window?.until))
     }

@@ -23,30 +23,28 @@ public enum PurchaseHistoryDecision: Hashable, Sendable {
 
 public enum PurchaseRules {
     /// The record a purchase of `code` reads.
-    public static func itemKey(for code: Code, now: Instant, calendar: SaleCalendar, bug: PlantedBug? = nil) -> HotKey {
-        bug == .purchaseUsesCurrentSale ? .item(calendar.sale(at: now), code.item) : .item(code.sale, code.item)
+    public static func itemKey(for code: Code) -> HotKey {
+        .item(code.sale, code.item)
     }
 
-    public static func decide(code: Code, now: Instant, key: HotKey, record: Versioned, generation: Generation,
-                              bug: PlantedBug? = nil) -> PurchaseDecision {
+    public static func decide(code: Code, now: Instant, key: HotKey, record: Versioned, generation: Generation) -> PurchaseDecision {
         switch record.itemRecord {
         case .sold(let purchase) where purchase.code == code:
-            return bug == .purchaseRetryNotIdempotent ? .expired : .completed(purchase)
+            return .completed(purchase)
         case .held(let hold) where hold.code == code:
             guard now < hold.expiresAt else { return .expired }
-            return buy(hold: hold, key: key, version: record.version, now: now, generation: generation, bug: bug)
+            return buy(hold: hold, key: key, version: record.version, now: now, generation: generation)
         default:
             return .consultHistory
         }
     }
 
-    static func buy(hold: Hold, key: HotKey, version: UInt64, now: Instant, generation: Generation,
-                    bug: PlantedBug? = nil) -> PurchaseDecision {
+    static func buy(hold: Hold, key: HotKey, version: UInt64, now: Instant, generation: Generation) -> PurchaseDecision {
         let purchase = Purchase(code: hold.code, user: hold.user, purchasedAt: now)
         let commit = HotCommit(
             generation: generation, guards: [key: version], puts: [key: .item(.sold(purchase))],
             setAdds: [.sold(hold.sale): [hold.item], .pending(hold.sale): [hold.item]],
-            deadline: bug == .purchaseCommitIgnoresExpiry ? nil : hold.expiresAt)
+            deadline: hold.expiresAt)
         return .buy(purchase, commit)
     }
 
@@ -57,14 +55,5 @@ public enum PurchaseRules {
         if let purchase = history.purchase { return .completed(purchase) }
         if history.hold != nil { return .expired }
         return .unknown
-    }
-
-    /// Planted bug `purchaseSkipsHoldCheck`: trusts the durable record that the code was handed
-    /// out and sells, without re-checking that the item's hot record still holds it.
-    static func buyIgnoringHotRecord(history: CodeHistory, key: HotKey, record: Versioned, now: Instant,
-                                     generation: Generation) -> PurchaseDecision? {
-        guard history.purchase == nil, let hold = history.hold else { return nil }
-        if case .sold = record.itemRecord { return nil }
-        return buy(hold: hold, key: key, version: record.version, now: now, generation: generation)
     }
 }

@@ -24,7 +24,7 @@ public enum RebuildRules {
     /// Folds the durable snapshot into hot records: sold items and their buyers, the newest
     /// recorded hold of every unsold item, and each user's slots and purchases.
     /// Deterministic: the result depends only on the snapshot's contents, not its order.
-    public static func hotState(from snapshot: DurableSnapshot, bug: PlantedBug? = nil) -> (records: [HotKey: HotValue], sets: [HotSetKey: [ItemID]]) {
+    public static func hotState(from snapshot: DurableSnapshot) -> (records: [HotKey: HotValue], sets: [HotSetKey: [ItemID]]) {
         var items: [HotKey: ItemRecord] = [:]
         var users: [HotKey: UserRecord] = [:]
         var sold: [SaleID: [ItemID]] = [:]
@@ -38,20 +38,18 @@ public enum RebuildRules {
             sold[purchase.sale, default: []].append(purchase.item)
         }
 
-        if bug != .rebuildSkipsHolds {
-            // Per item, the hold that expires last (a renewal supersedes the hold it replaced).
-            var newest: [HotKey: Hold] = [:]
-            for hold in snapshot.holds {
-                let key = HotKey.item(hold.sale, hold.item)
-                if case .sold = items[key] { continue }
-                if let other = newest[key], (other.expiresAt, other.code.nonce) >= (hold.expiresAt, hold.code.nonce) { continue }
-                newest[key] = hold
-            }
-            let chosen = newest.values.sorted { ($0.sale, $0.item) < ($1.sale, $1.item) }
-            for hold in chosen {
-                items[.item(hold.sale, hold.item)] = .held(hold)
-                users[.user(hold.sale, hold.user), default: UserRecord()].slots.append(HoldSlot(code: hold.code, expiresAt: hold.expiresAt))
-            }
+        // Per item, the hold that expires last (a renewal supersedes the hold it replaced).
+        var newest: [HotKey: Hold] = [:]
+        for hold in snapshot.holds {
+            let key = HotKey.item(hold.sale, hold.item)
+            if case .sold = items[key] { continue }
+            if let other = newest[key], (other.expiresAt, other.code.nonce) >= (hold.expiresAt, hold.code.nonce) { continue }
+            newest[key] = hold
+        }
+        let chosen = newest.values.sorted { ($0.sale, $0.item) < ($1.sale, $1.item) }
+        for hold in chosen {
+            items[.item(hold.sale, hold.item)] = .held(hold)
+            users[.user(hold.sale, hold.user), default: UserRecord()].slots.append(HoldSlot(code: hold.code, expiresAt: hold.expiresAt))
         }
 
         var records: [HotKey: HotValue] = [:]

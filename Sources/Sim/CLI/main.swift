@@ -30,7 +30,7 @@ struct Run: ParsableCommand {
     var skewAllowanceMs: Int64?
     @Option(help: "Fault profile: none, default or heavy.") var faults: String?
     @Option(name: .customLong("fault-fraction"), help: "Fraction of the run with faults on (the rest checks liveness).") var faultFraction: Double?
-    @Option(help: "Switch off these kinds of fault, comma-separated: \(FaultProfile.kinds.joined(separator: ", ")).") var without: String?
+    @Option(help: "Switch off these kinds of fault, comma-separated: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).") var without: String?
     @Option(name: .customLong("fault-scale"), help: "Scale kinds of fault, e.g. crash=2,outage=0.5 (0 switches one off).") var faultScale: String?
     @Option(name: .customLong("planted-bug"), help: "Run with a planted bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
     var plantedBug: String?
@@ -47,22 +47,27 @@ struct Run: ParsableCommand {
         if let instances, instances < 1 { throw ValidationError("--instances must be at least 1") }
         if let sales, sales < 1 { throw ValidationError("--sales must be at least 1") }
         if let faultFraction, !(0...1).contains(faultFraction) { throw ValidationError("--fault-fraction must be within 0...1") }
-        for kind in withoutKinds where !FaultProfile.kinds.contains(kind) { throw ValidationError("unknown fault kind \(kind)") }
+        _ = try withoutKinds()
         _ = try scales()
     }
 
-    func scales() throws -> [(String, Double)] {
+    func scales() throws -> [(FaultKind, Double)] {
         guard let faultScale else { return [] }
         return try faultScale.split(separator: ",").map { part in
             let pieces = part.split(separator: "=")
-            guard pieces.count == 2, FaultProfile.kinds.contains(String(pieces[0])), let factor = Double(pieces[1]), factor >= 0 else {
+            guard pieces.count == 2, let kind = FaultKind(rawValue: String(pieces[0])), let factor = Double(pieces[1]), factor >= 0 else {
                 throw ValidationError("--fault-scale takes kind=factor pairs, e.g. crash=2,outage=0")
             }
-            return (String(pieces[0]), factor)
+            return (kind, factor)
         }
     }
 
-    var withoutKinds: [String] { without.map { $0.split(separator: ",").map(String.init) } ?? [] }
+    func withoutKinds() throws -> [FaultKind] {
+        try (without.map { $0.split(separator: ",").map(String.init) } ?? []).map { name in
+            guard let kind = FaultKind(rawValue: name) else { throw ValidationError("unknown fault kind \(name)") }
+            return kind
+        }
+    }
 
     func seedList() throws -> [UInt64] {
         guard let seeds else { return [seed ?? 0] }
@@ -83,10 +88,10 @@ struct Run: ParsableCommand {
             config.maxClockSkew = .milliseconds(skewAllowanceMs / 2)
         }
         if let faults, let profile = FaultProfile.named(faults) { config.faults = profile }
-        for kind in withoutKinds { config.faults.scale(kind, by: 0) }
+        for kind in try withoutKinds() { config.faults.scale(kind, by: 0) }
         for (kind, factor) in try scales() { config.faults.scale(kind, by: factor) }
         if let faultFraction { config.faultFraction = faultFraction }
-        if let plantedBug { config.policy.plantedBug = PlantedBug(rawValue: plantedBug) }
+        if let plantedBug { config.plantedBug = PlantedBug(rawValue: plantedBug) }
         config.stopAtFirstViolation = !keepGoing
         if let watch {
             let parts = watch.split(separator: ":")

@@ -21,7 +21,7 @@ public enum PlantedBugHunt {
         var config = SimConfig.swarm(seed: seed, users: nil)
         config.users = max(config.users, 500)
         config.faults = seed % 2 == 0 ? .heavy : .default
-        config.policy.plantedBug = bug
+        config.plantedBug = bug
         return config
     }
 

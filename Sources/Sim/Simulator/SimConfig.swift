@@ -72,45 +72,59 @@ public struct FaultProfile: Sendable, Equatable {
         && redisRestartEvery == .zero && redisRollbackEvery == .zero && outageEvery == .zero && clockJumpEvery == .zero && lostResponse == 0
         && pauseEvery == .zero && partitionEvery == .zero && badClockEvery == .zero && foreignRedisEvery == .zero && lostOnTheWay == 0 && appliedLate == 0 }
 
-    /// The fault kinds, by the names the command line uses.
-    public static let kinds = [
-        "crash", "lost-reply", "transient", "latency", "redis-restart", "redis-rollback", "outage", "clock-jump", "lost-response",
-        "pause", "partition", "bad-clock", "foreign-redis", "lost-call", "late-call",
-    ]
-
     /// Scales one kind of fault (0 switches it off).
-    public mutating func scale(_ kind: String, by factor: Double) {
+    public mutating func scale(_ kind: FaultKind, by factor: Double) {
         func span(_ s: TimeSpan) -> TimeSpan {
             factor <= 0 ? .zero : TimeSpan(microseconds: Int64(Double(s.microseconds) / factor))
         }
         switch kind {
-        case "crash": crashPerReply *= factor
-        case "lost-reply": lostReply *= factor
-        case "transient": transientError *= factor
-        case "latency": latencySpike *= factor
-        case "redis-restart": redisRestartEvery = span(redisRestartEvery)
-        case "redis-rollback": redisRollbackEvery = span(redisRollbackEvery)
-        case "outage": outageEvery = span(outageEvery)
-        case "clock-jump": clockJumpEvery = span(clockJumpEvery)
-        case "lost-response": lostResponse *= factor
-        case "pause": pauseEvery = span(pauseEvery)
-        case "partition": partitionEvery = span(partitionEvery)
-        case "bad-clock": badClockEvery = span(badClockEvery)
-        case "foreign-redis": foreignRedisEvery = span(foreignRedisEvery)
-        case "lost-call": lostOnTheWay *= factor
-        case "late-call": appliedLate *= factor
-        default: return
+        case .crash: crashPerReply *= factor
+        case .lostReply: lostReply *= factor
+        case .transient: transientError *= factor
+        case .latency: latencySpike *= factor
+        case .redisRestart: redisRestartEvery = span(redisRestartEvery)
+        case .redisRollback: redisRollbackEvery = span(redisRollbackEvery)
+        case .outage: outageEvery = span(outageEvery)
+        case .clockJump: clockJumpEvery = span(clockJumpEvery)
+        case .lostResponse: lostResponse *= factor
+        case .pause: pauseEvery = span(pauseEvery)
+        case .partition: partitionEvery = span(partitionEvery)
+        case .badClock: badClockEvery = span(badClockEvery)
+        case .foreignRedis: foreignRedisEvery = span(foreignRedisEvery)
+        case .lostCall: lostOnTheWay *= factor
+        case .lateCall: appliedLate *= factor
         }
         scales[kind] = (scales[kind] ?? 1) * factor
     }
 
     /// Kinds scaled away from the named profile, for the replay command (`--fault-scale`).
-    public var scales: [String: Double] = [:]
+    public var scales: [FaultKind: Double] = [:]
 
     public var scaleArgument: String? {
-        let changed = scales.filter { $0.value != 1 }.sorted { $0.key < $1.key }
-        return changed.isEmpty ? nil : changed.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let changed = scales.filter { $0.value != 1 }.sorted { $0.key.rawValue < $1.key.rawValue }
+        return changed.isEmpty ? nil : changed.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: ",")
     }
+}
+
+/// The kinds of fault the simulator injects, by the names the command line uses (`--without`,
+/// `--fault-scale`). Each is one dial of `FaultProfile`; what each models and what keeps the
+/// guarantees under it: docs/failure-model.md.
+public enum FaultKind: String, Sendable, CaseIterable, Hashable {
+    case crash
+    case lostReply = "lost-reply"
+    case transient
+    case latency
+    case redisRestart = "redis-restart"
+    case redisRollback = "redis-rollback"
+    case outage
+    case clockJump = "clock-jump"
+    case lostResponse = "lost-response"
+    case pause
+    case partition
+    case badClock = "bad-clock"
+    case foreignRedis = "foreign-redis"
+    case lostCall = "lost-call"
+    case lateCall = "late-call"
 }
 
 /// The knobs of one simulation run. One seed plus these determine the run entirely.
@@ -126,6 +140,8 @@ public struct SimConfig: Sendable, Equatable {
     /// Largest offset of an instance clock from true time; at most half the skew allowance.
     public var maxClockSkew: TimeSpan
     public var policy = ProtocolPolicy()
+    /// A deliberate mistake planted in the instances (`PlantedBug`), for the catalogue only.
+    public var plantedBug: PlantedBug?
     /// Print every store operation that touches this item (diagnosis of a failing seed).
     public var watch: HotKey?
     /// Stop at the first violation (the default) or keep going to collect more.
@@ -159,7 +175,7 @@ public struct SimConfig: Sendable, Equatable {
         config.faults = pick([FaultProfile.off, .default, .default, .heavy])
         // Each kind of fault on its own dial, so sweeps also meet one fault at a time.
         if !config.faults.isNone {
-            for kind in FaultProfile.kinds { config.faults.scale(kind, by: pick([0, 0.5, 1, 1, 2])) }
+            for kind in FaultKind.allCases { config.faults.scale(kind, by: pick([0, 0.5, 1, 1, 2])) }
         }
         config.faultFraction = pick([0.3, 0.5, 0.7])
         return config

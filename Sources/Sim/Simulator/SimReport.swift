@@ -26,7 +26,7 @@ public struct SimReport: Sendable {
             + "--sale-length \(c.rules.saleLength.microseconds / 1_000_000) --skew-allowance-ms \(c.rules.clockSkewAllowance.microseconds / 1_000) "
             + "--faults \(c.faults.name) --fault-fraction \(c.faultFraction)"
             + (c.faults.scaleArgument.map { " --fault-scale \($0)" } ?? "")
-            + (c.policy.plantedBug.map { " --planted-bug \($0.rawValue)" } ?? "")
+            + (c.plantedBug.map { " --planted-bug \($0.rawValue)" } ?? "")
     }
 
     public var traceHashHex: String {
@@ -49,7 +49,7 @@ public struct SimReport: Sendable {
         o.add("instances", config.instances)
         o.add("sales", config.sales)
         o.add("faults_profile", config.faults.name)
-        o.add("planted_bug", config.policy.plantedBug?.rawValue ?? "")
+        o.add("planted_bug", config.plantedBug?.rawValue ?? "")
         o.add("events", events)
         o.add("wall_seconds", wallSeconds)
         o.add("simulated_seconds", simulatedSeconds)
@@ -64,7 +64,7 @@ public struct SimReport: Sendable {
     public var summary: String {
         var lines: [String] = []
         let c = config
-        lines.append("seed \(c.seed): \(c.users) users, \(c.instances) instances, \(c.sales) sale(s) of \(c.rules.itemsPerSale) items, limit \(c.rules.userLimit), hold \(c.rules.holdTTL), faults \(c.faults.name)\(c.faults.scaleArgument.map { " (\($0))" } ?? "")\(c.policy.plantedBug.map { ", planted bug \($0.rawValue)" } ?? "")")
+        lines.append("seed \(c.seed): \(c.users) users, \(c.instances) instances, \(c.sales) sale(s) of \(c.rules.itemsPerSale) items, limit \(c.rules.userLimit), hold \(c.rules.holdTTL), faults \(c.faults.name)\(c.faults.scaleArgument.map { " (\($0))" } ?? "")\(c.plantedBug.map { ", planted bug \($0.rawValue)" } ?? "")")
         lines.append("simulated \(fmt(simulatedSeconds)) s in \(fmt(wallSeconds)) s wall, \(events) events, \(requests) requests")
         lines.append("requests by outcome: " + outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         lines.append("items sold: " + itemsSold.map { "sale \($0.sale): \($0.sold)/\(c.rules.itemsPerSale)" }.joined(separator: ", "))

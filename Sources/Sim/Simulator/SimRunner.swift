@@ -7,7 +7,7 @@ public enum SimRunner {
         let wallStart = wallClock.now
         var report = simulation.run()
         let wall = wallClock.now - wallStart
-        report.wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        report.wallSeconds = wall.inSeconds
         return report
     }
 }

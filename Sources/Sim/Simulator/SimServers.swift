@@ -28,7 +28,11 @@ extension Simulation {
                 let parsed = try CheckoutRequest.parse(query: request.query, rules: config.rules)
                 actions = instances[index].runtime.checkout(parsed, for: .request(id), now: local, random: &rng)
             } else {
-                let code = try Code.parse(query: request.query)
+                var code = try Code.parse(query: request.query)
+                if let bug = config.plantedBug {
+                    code = bug.parsed(code, at: local, calendar: calendar)
+                    if bug == .purchaseRetryNotIdempotent, durable.purchasesByCode[code] != nil { arrivedBought.insert(id) }
+                }
                 actions = instances[index].runtime.purchase(code, for: .request(id), now: local, random: &rng)
             }
         } catch {
@@ -61,6 +65,11 @@ extension Simulation {
         for action in actions {
             switch action {
             case .call(let call, let machine):
+                if config.plantedBug == .ackBeforeDurable, case .durableWrite(.purchase(let purchase, _, _)) = call,
+                    case .request(let request)? = instances[index].runtime.client(of: machine)
+                {
+                    finished(.purchase(.purchased(purchase)), for: .request(request))  // answered before it is durable
+                }
                 issue(call, from: index, machine: machine)
             case .sleep(let span, let machine):
                 queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: machine), at: now + span)
@@ -75,6 +84,7 @@ extension Simulation {
                 case .rebuildAwaited: mark("rebuild_awaited")
                 case .rebuildFinished(.done): mark("rebuild_completed")
                 case .rebuildFinished(.failed): mark("rebuild_failed")
+                case .invariantBroken(let message): checker.fail("engine invariant broken on instance \(index): \(message)", at: now)
                 }
             }
         }
@@ -86,7 +96,9 @@ extension Simulation {
             if result == .clockUnsafe { mark("clock_unsafe_refused") }
             checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
             send(.checkout(result, attempt: attempt, sale: sale), for: request)
-        case (.purchase(let result), .request(let request)):
+        case (.purchase(var result), .request(let request)):
+            guard respondedAt[request] == nil else { return }  // answered already (planted bug `ackBeforeDurable`)
+            if arrivedBought.contains(request), case .purchased = result { result = .codeExpired }
             checker.purchaseAnswered(result, code: try? Code.parse(query: requests[request].query), durable: durable, now: now)
             send(.purchase(result), for: request)
         case (.reconcile(.reconciled(let n)), _):
@@ -113,6 +125,7 @@ extension Simulation {
     mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
         nextCall += 1
         let id = nextCall
+        let call = config.plantedBug?.outgoing(call) ?? call
         calls[id] = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
         let timeout = call.isHot ? Self.hotTimeout : Self.durableTimeout
         if faultsActive && rngFaults.chance(config.faults.lostOnTheWay) {
@@ -202,6 +215,7 @@ extension Simulation {
             crash(index)
             return
         }
+        let reply = config.plantedBug?.incoming(reply, to: pending.call) ?? reply
         carryOut(instances[index].runtime.receive(reply, for: machine, now: instances[index].localTime(now)), on: index)
     }
 

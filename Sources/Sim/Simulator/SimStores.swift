@@ -69,6 +69,15 @@ extension Simulation {
             } else {
                 mark(verdict == .conflict ? "cas_conflict" : "hot_commit_fenced")
             }
+            if verdict == .conflict && config.plantedBug == .guardCheckedAfterWrite {
+                // The script writes first and compares after: the writes stay, the answer is `conflict`.
+                var blind = commit
+                for key in blind.guards.keys { blind.guards[key] = hot.record(key).version }
+                checker.hotCommitWillApply(blind, hot: hot, now: now)
+                _ = hot.commit(blind)
+                checker.hotCommitApplied(blind, hot: hot)
+                return .hotCommit(.conflict)
+            }
             let reply = hot.commit(commit)
             if reply == .committed { checker.hotCommitApplied(commit, hot: hot) }
             return .hotCommit(reply)
@@ -148,7 +157,7 @@ extension Simulation {
         if savedHot.generation == nil { mark("redis_rollback_to_empty") }
         else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
         else { mark("redis_rollback_older_generation") }
-        hot.restart(from: savedHot, keepingIdentity: config.policy.plantedBug == .identityBlindHotStore)
+        hot.restart(from: savedHot, keepingIdentity: config.plantedBug == .identityBlindHotStore)
     }
 
     /// The Redis now holds another database's state: another generation, half of every sale's

@@ -39,6 +39,9 @@ public struct Simulation: Sendable {
     var users: [SimUser] = []
     var requests: [ClientRequest] = []
     var respondedAt: [Int: Instant] = [:]
+    /// Purchases that found their code already bought when they arrived (planted bug
+    /// `purchaseRetryNotIdempotent`).
+    var arrivedBought: Set<Int> = []
     var firstAnswers: [Int: SimResponse] = [:]
     var leaked: [Hold] = []
 
@@ -99,7 +102,8 @@ public struct Simulation: Sendable {
         for _ in 0..<config.instances {
             var rng = root.fork()
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
-            let runtime = InstanceRuntime<SimCaller>(rules: config.rules, policy: config.policy, seed: rng.next())
+            let rules = config.plantedBug?.instanceRules(config.rules) ?? config.rules
+            let runtime = InstanceRuntime<SimCaller>(rules: rules, policy: config.policy, seed: rng.next())
             instances.append(SimInstance(clockOffset: offset, rng: rng, runtime: runtime))
         }
         for index in 0..<config.users {
