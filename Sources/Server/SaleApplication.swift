@@ -98,7 +98,10 @@ struct ShutdownNotice: Service {
     func run() async throws {
         try? await gracefulShutdown()
         logger.notice(
-            "shutting down: after the drain (if any), no new connections; requests in flight have until the grace ends, then their connections are cut",
+            """
+            shutting down: after the drain (if any), no new connections; requests in flight have until the grace ends, \
+            then their connections are cut
+            """,
             metadata: ["grace_s": "\(grace.components.seconds)"])
     }
 }

@@ -159,7 +159,8 @@ import Yams
             try await Self.exchange(server, contract, coverage, method, target, route: route, headers: headers, body: body)
         }
         let clock = StoreKind.memory.testClock()
-        try await withServer(environment: ["SALE_ITEMS": "6", "USER_LIMIT": "2", "HOLD_TTL": "30"], clock: clock.function) { (server: RunningServer) async throws in
+        let small = ["SALE_ITEMS": "6", "USER_LIMIT": "2", "HOLD_TTL": "30"]
+        try await withServer(environment: small, clock: clock.function) { (server: RunningServer) async throws in
             let held = try await send(server, "POST", "/checkout?user_id=alice&id=1", route: "/checkout")
             let code = try #require(held.string("code"))
             let sale = try #require(held.int("sale_id"))
@@ -182,7 +183,8 @@ import Yams
                 #expect(expect.status == 417)
             }
             let gets: [(target: String, route: String)] = [
-                ("/sale", "/sale"), ("/sales/\(sale)/items/1", "/sales/{sale}/items/{item}"), ("/sales/\(sale)/items/2", "/sales/{sale}/items/{item}"),
+                ("/sale", "/sale"), ("/sales/\(sale)/items/1", "/sales/{sale}/items/{item}"),
+                ("/sales/\(sale)/items/2", "/sales/{sale}/items/{item}"),
                 ("/sales/\(sale)/items/1/image.svg", "/sales/{sale}/items/{item}/image.svg"),
                 ("/users/alice/purchases?sale=\(sale)", "/users/{user}/purchases"), ("/users/alice/purchases", "/users/{user}/purchases"),
                 ("/health", "/health"), ("/metrics", "/metrics"), ("/openapi.yaml", "/openapi.yaml"), ("/", "/"), ("/live", "/live"),
@@ -211,7 +213,8 @@ import Yams
             #expect(try await send(server, "GET", "/users/alice/purchases", route: "/users/{user}/purchases", headers: header).status == 200)
         }
         // The per-client limits: 429 with Retry-After.
-        try await withServer(environment: ["CLIENT_CHECKOUT_RATE": "1", "CLIENT_CHECKOUT_BURST": "1"], clock: clock.function) { (server: RunningServer) async throws in
+        let limited = ["CLIENT_CHECKOUT_RATE": "1", "CLIENT_CHECKOUT_BURST": "1"]
+        try await withServer(environment: limited, clock: clock.function) { (server: RunningServer) async throws in
             #expect(try await send(server, "POST", "/checkout?user_id=carol&id=1", route: "/checkout").status == 200)
             #expect(try await send(server, "POST", "/checkout?user_id=carol&id=2", route: "/checkout").status == 429)
         }
