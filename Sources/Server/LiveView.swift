@@ -16,6 +16,9 @@ import Darwin
 extension SaleAPI {
     /// Seconds of history in each answer (the page's charts span them).
     static let liveWindowSeconds = 300
+    /// The largest sale whose item grid `/live` sends (62.5 KB of bits, about 83 KB of base64);
+    /// past it the grid is null and the page shows the counts only.
+    static let gridItemLimit = 250_000
     /// Outcomes that are not refusals.
     static let successOutcomes: Set<String> = ["ok", "held", "purchased"]
 
@@ -42,7 +45,7 @@ extension SaleAPI {
                 ("held", .int(summary.held)), ("free", .int(summary.total - summary.sold - summary.held)),
                 ("sold_out_at", board.soldOutAt.map { .string(RFC3339.format($0)) } ?? .null),
                 ("generation", .int(board.generation.rawValue)), ("as_of", .string(RFC3339.format(asOf))),
-                ("grid", .string(Base64URL.encode(board.grid))),
+                ("grid", summary.total <= Self.gridItemLimit ? .string(Base64URL.encode(board.grid)) : .null),
             ])))
         } else {
             body.append(("sale", .null))
