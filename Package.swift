@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         // The HTTP/1 conversion handler, to build the server's own connection pipeline (HTTPEdge.swift).
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
+        // A real YAML parser for the OpenAPI test, which reads openapi.yaml and holds the running server to it.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Every business rule, pure and deterministic: standard library only.
@@ -76,11 +78,14 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
             ],
             path: "Sources/Server",
+            // Compiled into the binary (SwiftPM generates `PackageResources`), so the server serves them
+            // wherever it runs from. Resources/openapi.yaml is a link to the repository's openapi.yaml.
+            resources: [.embedInCode("Resources/openapi.yaml"), .embedInCode("Resources/live.html")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Engine", "Adapters", "TestSupport"],
+            dependencies: ["Server", "Engine", "Adapters", "TestSupport", .product(name: "Yams", package: "Yams")],
             path: "Tests/ServerTests",
             swiftSettings: strict
         ),

@@ -202,6 +202,12 @@ class Buyer(threading.Thread):
                 if isinstance(e, socket.timeout):
                     sh.count(f"{kind}_timeout")
                 status, body = None, None
+            if sh.cfg.balancer and status in (502, 504):
+                # HAProxy's answer when the instance it had sent the request to died or stalled: like a
+                # connection error, the outcome is unknown to the buyer, who retries (the server never
+                # answers 502 or 504 itself).
+                sh.count(f"{kind}_balancer_{status}")
+                status, body = None, None
             tr = now()
             if status is not None and status != 503:
                 if status >= 500:
@@ -775,6 +781,23 @@ def choose_sale_length(min_left_s):
     raise RuntimeError("no sale length found")
 
 
+def start_balancer(cfg, out):
+    """HAProxy on cfg.balancer (statistics on the next port) in front of the drill's instances,
+    configured by scripts/haproxy-config as scripts/run-cluster is."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    config = os.path.join(out, "haproxy.cfg")
+    with open(config, "w") as f:
+        subprocess.run([os.path.join(here, "haproxy-config"), str(cfg.balancer), str(cfg.balancer + 1)]
+                       + [str(p) for p in cfg.ports], stdout=f, check=True)
+    proc = subprocess.Popen(["haproxy", "-db", "-f", config], stdout=open(os.path.join(out, "haproxy.log"), "w"),
+                            stderr=subprocess.STDOUT)
+    record_pid(out, proc.pid)
+    if not wait_healthy(cfg.balancer, 30):
+        proc.kill()
+        raise RuntimeError(f"HAProxy on :{cfg.balancer} did not pass requests; see {out}/haproxy.log")
+    return proc
+
+
 def run_main(cfg):
     out = cfg.out
     os.makedirs(out, exist_ok=True)
@@ -825,6 +848,7 @@ def run_main(cfg):
     insts = [Instance(n, p, [cfg.bin], env, out) for n, p in zip("AB", cfg.ports)]
     problems = []
     flood = None
+    balancer = None
     buyers = []
     sh = None
     kills = 0
@@ -862,7 +886,14 @@ def run_main(cfg):
         threading.Thread(target=monitor, daemon=True).start()
 
         log = Log(os.path.join(out, "acked.jsonl"))
-        sh = Shared(cfg, sale_id, cfg.ports, log)
+        buyer_ports = cfg.ports
+        if cfg.balancer:
+            # --balancer: the buyers go through HAProxy in front of both instances (the deployed shape);
+            # kills, pauses and the malformed flood still address the instances.
+            balancer = start_balancer(cfg, out)
+            buyer_ports = [cfg.balancer, cfg.balancer]
+            event(f"HAProxy on :{cfg.balancer} in front of both instances; the buyers go through it")
+        sh = Shared(cfg, sale_id, buyer_ports, log)
         sh.faults_ended_at = float("inf")
         stop_file = os.path.join(out, "flood.stop")
         flood = subprocess.Popen([sys.executable, os.path.abspath(__file__), "flood", "--ports",
@@ -1102,6 +1133,9 @@ def run_main(cfg):
             sh.stop.set()
         if flood is not None and flood.poll() is None:
             flood.kill()
+        if balancer is not None:
+            balancer.terminate()
+            balancer.wait(timeout=15)
         for inst in insts:
             if inst.alive():
                 inst.expected_down = True
@@ -1120,6 +1154,8 @@ def main():
     r.add_argument("--out", required=True)
     r.add_argument("--migrations", required=True)
     r.add_argument("--ports", default="18132,18133")
+    r.add_argument("--balancer", type=int, default=0,
+                   help="port for an HAProxy in front of both instances that the buyers go through (0: none)")
     r.add_argument("--items", type=int, default=2000)
     r.add_argument("--user-limit", type=int, default=10)
     r.add_argument("--hold-ttl", type=int, default=10)

@@ -32,6 +32,9 @@ struct ServerConfiguration: Sendable, Equatable {
     var identity = IdentitySettings()
     /// How long a graceful shutdown waits for requests in flight before cutting their connections.
     var shutdownGrace: Duration = .seconds(10)
+    /// How long a shutdown first keeps serving while `/health` answers `503 draining` (so a balancer
+    /// takes the instance out of rotation) before it stops accepting connections. 0: no drain.
+    var shutdownDrain: Duration = .zero
 
     /// The limiter's policy for these settings.
     var clientLimitPolicy: ClientLimits.Policy {
@@ -67,6 +70,7 @@ struct ServerConfiguration: Sendable, Equatable {
     static let identityMode = Setting(env: "IDENTITY_MODE", flag: "--identity-mode")
     static let identityHeader = Setting(env: "IDENTITY_HEADER", flag: "--identity-header")
     static let shutdownGrace = Setting(env: "SHUTDOWN_GRACE", flag: "--shutdown-grace")
+    static let shutdownDrain = Setting(env: "SHUTDOWN_DRAIN", flag: "--shutdown-drain")
     /// Environment only: a flag would show the secret to every local user in `ps`.
     static let identitySecret = "IDENTITY_SECRET"
 
@@ -129,6 +133,7 @@ struct ServerConfiguration: Sendable, Equatable {
             config.logLevel = level
         }
         if let value = try integer(shutdownGrace, in: 0...3_600, unit: " (seconds)") { config.shutdownGrace = .seconds(value) }
+        if let value = try integer(shutdownDrain, in: 0...3_600, unit: " (seconds)") { config.shutdownDrain = .seconds(value) }
         if let (text, source) = raw(identityMode) {
             guard let mode = IdentityMode(rawValue: text.trimmingSpaces.lowercased()) else {
                 throw ConfigurationError("\(source) must be one of trust, signed, gateway, got '\(text)'")

@@ -85,12 +85,15 @@ extension APIError {
     static let badRequest = APIError(status: 400, code: "bad_request", message: "the request is not acceptable")
     static let internalError = APIError(
         status: 500, code: "internal_error", message: "the server failed unexpectedly; nothing may have been done")
+    /// `/health` while a shutdown drains the instance: the balancer should stop sending to it.
+    static let draining = APIError(
+        status: 503, code: "draining", message: "this instance is shutting down; it answers what it is sent until the drain ends")
 
     /// Every error code the server's own layer can answer (the engine's are found in its sources).
     static let serverCodes: [APIError] = [
         .requestTooLarge, .targetTooLong, .missingHost, .expectationFailed, .incompleteRequest, .invalidSaleID, .invalidItemIDPath,
         .invalidUserIDPath, .badRequest, .internalError, .notFound, .methodNotAllowed, .unavailable, .rateLimited, .tooManyHolds,
-        .identityRequired, .identityInvalid, .identityExpired, .identityMismatch, .untrustedGateway,
+        .identityRequired, .identityInvalid, .identityExpired, .identityMismatch, .untrustedGateway, .draining,
     ]
 }
 

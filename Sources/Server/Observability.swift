@@ -66,6 +66,8 @@ final class ServerMetrics: Sendable {
     let clockOffsetSeconds: Gauge
     let reconcileRuns: [String: Counter]
     let storeErrors: [StoreErrorLabels: Counter]
+    /// The last minutes' requests per second, for the live page.
+    let rates = RequestRates()
 
     /// The help text of every family, by name (also what the conventions test checks).
     static let help: [String: String] = [
@@ -282,6 +284,9 @@ struct ObservabilityMiddleware: RouterMiddleware {
         let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
         metrics.request(
             route: route, method: method, status: Int(response.status.code), outcome: outcome, nanoseconds: nanoseconds)
+        metrics.rates.record(
+            route: route, outcome: outcome, nanoseconds: nanoseconds, timed: routes.isTimed(route),
+            second: WallClock.now().microseconds / 1_000_000)
         context.logger.info(
             "request",
             metadata: [

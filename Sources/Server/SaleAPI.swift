@@ -21,6 +21,12 @@ final class SaleAPI: Sendable {
     let limiter: ClientLimiter
     let proxies: TrustedProxies
     let identity: IdentityVerifier
+    /// Whether a shutdown is draining this instance (`/health` then answers `503 draining`).
+    let drain = DrainState()
+    /// When the hot store's generation last changed, for the live page.
+    let generations = GenerationWatch()
+    /// When this instance started, for the live page.
+    let startedAt = WallClock.now()
     /// Set once the warning about an untrusted `X-Forwarded-For` has been logged.
     let warnedAboutForwardedFor = Atomic(false)
 
@@ -40,21 +46,6 @@ final class SaleAPI: Sendable {
     }
 
     var stores: any StorePort { driver.stores }
-
-    // MARK: - Routes
-
-    func addRoutes(to router: Router<SaleRequestContext>) {
-        router.post("/checkout") { request, context in await self.checkout(request, context) }
-        router.post("/purchase") { request, context in await self.purchase(request, context) }
-        router.get("/sale") { request, context in await self.withoutParameters(request, context, self.currentSale) }
-        router.get("/sales/{sale}/items/{item}") { request, context in await self.withoutParameters(request, context, self.item) }
-        router.get("/sales/{sale}/items/{item}/image.svg") { request, context in
-            await self.withoutParameters(request, context) { context in self.image(context) }
-        }
-        router.get("/users/{user}/purchases") { request, context in await self.purchases(request, context) }
-        router.get("/health") { request, context in await self.withoutParameters(request, context, self.health) }
-        router.get("/metrics") { request, context in await self.withoutParameters(request, context, self.metricsText) }
-    }
 
     /// Runs a route that takes no query parameters, after refusing any (as the POST routes do).
     func withoutParameters(
@@ -232,9 +223,14 @@ final class SaleAPI: Sendable {
     }
 
     /// The current sale's summary, at most the cache's TTL old; nil when the hot store cannot answer.
-    /// Concurrent requests that find the cache stale share one refresh (it reads every item, in
-    /// bounded reads).
     func summary(now: Instant) async -> (SaleSummary, Instant)? {
+        await board(now: now).map { ($0.0.summary, $0.1) }
+    }
+
+    /// The current sale's board (summary, item grid, sell-out time), at most the cache's TTL old;
+    /// nil when the hot store cannot answer. Concurrent requests that find the cache stale share
+    /// one refresh (it reads every item, in bounded reads).
+    func board(now: Instant) async -> (SaleBoard, Instant)? {
         let sale = calendar.sale(at: now)
         switch summaries.lookup(sale: sale, now: now, refresh: { [self] in
             for _ in 0..<2 {  // a rebuild between two of the reads: read them all again, once
@@ -243,14 +239,14 @@ final class SaleAPI: Sendable {
                     guard let snapshot = await hotRead(read) else { return nil }
                     snapshots.append(snapshot)
                 }
-                if let summary = StatusRules.summary(sale: sale, rules: rules, snapshots: snapshots, now: now) {
-                    metrics.update(summary: summary)
-                    return (summary, now)
+                if let board = SaleBoard.make(sale: sale, rules: rules, snapshots: snapshots, now: now) {
+                    metrics.update(summary: board.summary)
+                    return (board, now)
                 }
             }
             return nil
         }) {
-        case .fresh(let summary, let at): return (summary, at)
+        case .fresh(let board, let at): return (board, at)
         case .refreshing(let task): return await task.value
         }
     }
@@ -360,37 +356,12 @@ final class SaleAPI: Sendable {
     // MARK: - GET /health
 
     func health(_ context: SaleRequestContext) async -> Response {
-        let now = clock()
-        async let hot = stores.execute(.hotRead(HotRead(keys: [])))
-        async let durable = stores.execute(
-            .durableQuery(.purchases(sale: calendar.sale(at: now), user: UserID(unchecked: "_health"))))
-        let hotReply = await hot
-        let hotState: String = switch hotReply {
-        case .hotRead(.snapshot): "ok"
-        case .hotRead(.uninitialized): "uninitialized"  // reachable; the next request rebuilds it
-        default: "unavailable"
+        let report = await healthReport()
+        var body = report.fields
+        if report.ready {
+            return ok(.object(body), context)
         }
-        let durableState: String = switch await durable {
-        case .durableQuery: "ok"
-        default: "unavailable"
-        }
-        // This instance's clock against the hot store's: too far, and it refuses checkouts.
-        var storeTime: Instant?
-        if case .hotRead(.snapshot(let snapshot)) = hotReply { storeTime = snapshot.storeTime }
-        let clockOffset = storeTime.map { now - $0 }
-        let clockSafe = storeTime.map { ClockCheck.isSafe(local: now, store: $0, rules: rules) } ?? true
-        metrics.clockOffset(clockOffset)
-        let ready = hotState != "unavailable" && durableState == "ok" && clockSafe
-        var body: [(String, JSON)] = [
-            ("status", .string(ready ? "ok" : "unavailable")), ("live", .bool(true)), ("ready", .bool(ready)),
-            ("durable", .bool(wired.durable)), ("mode", .string(wired.mode)),
-            ("stores", .object([("hot", .string(hotState)), ("durable", .string(durableState))])),
-            ("clock", .object([("safe", .bool(clockSafe)),
-                               ("offset_ms", clockOffset.map { .int($0.microseconds / 1_000) } ?? .null)])),
-            ("sale_id", .int(calendar.sale(at: now).rawValue)), ("time", .string(RFC3339.format(now))),
-        ]
-        if ready { return ok(.object(body), context) }
-        let error = clockSafe ? APIError.unavailable : APIError.clockUnsafe
+        let error = report.refusal
         body.append(("error", .object([("code", .string(error.code)), ("message", .string(error.message))])))
         context.outcome.set(error.code)
         return .json(.object(body), status: .serviceUnavailable)
@@ -407,17 +378,17 @@ final class SaleAPI: Sendable {
     }
 }
 
-/// The last sale summary, reused for a short while: it reads every item of the sale.
+/// The last sale board (summary and item grid), reused for a short while: it reads every item of the sale.
 final class SummaryCache: Sendable {
-    typealias Refresh = Task<(SaleSummary, Instant)?, Never>
+    typealias Refresh = Task<(SaleBoard, Instant)?, Never>
 
     enum Lookup {
-        case fresh(SaleSummary, Instant)
+        case fresh(SaleBoard, Instant)
         case refreshing(Refresh)
     }
 
     struct State {
-        var entry: (summary: SaleSummary, at: Instant)?
+        var entry: (board: SaleBoard, at: Instant)?
         var inFlight: (sale: SaleID, task: Refresh)?
     }
 
@@ -426,12 +397,12 @@ final class SummaryCache: Sendable {
 
     init(ttl: TimeSpan) { self.ttl = ttl }
 
-    /// The cached summary when fresh; otherwise the refresh in flight for this sale, or a new one
+    /// The cached board when fresh; otherwise the refresh in flight for this sale, or a new one
     /// running `refresh` (whose result becomes the cached entry).
-    func lookup(sale: SaleID, now: Instant, refresh: @escaping @Sendable () async -> (SaleSummary, Instant)?) -> Lookup {
+    func lookup(sale: SaleID, now: Instant, refresh: @escaping @Sendable () async -> (SaleBoard, Instant)?) -> Lookup {
         state.withLock { state in
-            if let entry = state.entry, entry.summary.sale == sale, !(now < entry.at), now - entry.at < ttl {
-                return .fresh(entry.summary, entry.at)
+            if let entry = state.entry, entry.board.summary.sale == sale, !(now < entry.at), now - entry.at < ttl {
+                return .fresh(entry.board, entry.at)
             }
             if let inFlight = state.inFlight, inFlight.sale == sale { return .refreshing(inFlight.task) }
             let task = Refresh { [self] in

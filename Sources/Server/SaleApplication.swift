@@ -32,7 +32,8 @@ enum SaleApplication {
             proxies: config.trustedProxies, identity: IdentityVerifier(settings: config.identity, proxies: config.trustedProxies))
         let router = Router(context: SaleRequestContext.self, options: [.autoGenerateHeadEndpoints])
         router.add(middleware: ObservabilityMiddleware(metrics: metrics, routes: .server))
-        api.addRoutes(to: router)
+        router.add(middleware: DrainMiddleware(state: api.drain))
+        RouteTable.server.register(on: router, api: api)
         let rejections = EdgeRejections(metrics: metrics, logger: logger)
         let reconcile = ReconcileService(driver: api.driver, interval: config.reconcileInterval, metrics: metrics, logger: logger)
         var app = Application(
@@ -66,14 +67,23 @@ extension SaleApplication {
     /// connections and lets requests in flight finish for at most `SHUTDOWN_GRACE`; then the
     /// group is cancelled, which closes the remaining connections' input, so a stalled upload
     /// cannot hold the process.
-    static func serviceGroup(app: App, config: ServerConfiguration, logger: Logger, signals: [UnixSignal]) -> ServiceGroup {
+    ///
+    /// With `SHUTDOWN_DRAIN`, the shutdown first drains (`ShutdownDrain`): services are shut down
+    /// in reverse order, one after the other, so the drain (listed after the application) ends
+    /// before the application stops accepting.
+    static func serviceGroup(
+        app: App, config: ServerConfiguration, logger: Logger, signals: [UnixSignal], drain: DrainState
+    ) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: app),
+                .init(
+                    service: ShutdownDrain(state: drain, delay: config.shutdownDrain, logger: logger),
+                    successTerminationBehavior: .ignore),
                 .init(service: ShutdownNotice(grace: config.shutdownGrace, logger: logger), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: signals, logger: logger)
-        configuration.maximumGracefulShutdownDuration = config.shutdownGrace
+        configuration.maximumGracefulShutdownDuration = config.shutdownDrain + config.shutdownGrace
         configuration.maximumCancellationDuration = .seconds(5)
         return ServiceGroup(configuration: configuration)
     }
@@ -88,7 +98,10 @@ struct ShutdownNotice: Service {
     func run() async throws {
         try? await gracefulShutdown()
         logger.notice(
-            "shutting down: no new connections; requests in flight have until the grace ends, then their connections are cut",
+            """
+            shutting down: after the drain (if any), no new connections; requests in flight have until the grace ends, \
+            then their connections are cut
+            """,
             metadata: ["grace_s": "\(grace.components.seconds)"])
     }
 }

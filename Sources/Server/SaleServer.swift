@@ -50,6 +50,8 @@ struct SaleServerCommand: AsyncParsableCommand {
     var identityHeader: String?
     @Option(help: "Seconds a shutdown lets requests in flight finish before cutting them [SHUTDOWN_GRACE] (default 10).")
     var shutdownGrace: String?
+    @Option(help: "Seconds a shutdown first answers /health 503 draining, for a balancer to stop sending [SHUTDOWN_DRAIN] (default 0).")
+    var shutdownDrain: String?
 
     var flags: ServerConfiguration.Flags {
         var flags: ServerConfiguration.Flags = [:]
@@ -64,7 +66,7 @@ struct SaleServerCommand: AsyncParsableCommand {
             (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
             (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
             (ServerConfiguration.identityMode, identityMode), (ServerConfiguration.identityHeader, identityHeader),
-            (ServerConfiguration.shutdownGrace, shutdownGrace),
+            (ServerConfiguration.shutdownGrace, shutdownGrace), (ServerConfiguration.shutdownDrain, shutdownDrain),
         ]
         for (setting, value) in pairs { if let value { flags[setting.env] = value } }
         return flags
@@ -125,10 +127,11 @@ struct SaleServerCommand: AsyncParsableCommand {
                 """)
         }
         let startupLogger = logger
-        let (app, _) = SaleApplication.make(
+        let (app, api) = SaleApplication.make(
             config: config, wired: wired, logger: logger,
             onServerRunning: { port in startupLogger.notice("sale-server listening", metadata: ["port": "\(port)"]) })
-        let group = SaleApplication.serviceGroup(app: app, config: config, logger: logger, signals: [.sigterm, .sigint])
+        let group = SaleApplication.serviceGroup(
+            app: app, config: config, logger: logger, signals: [.sigterm, .sigint], drain: api.drain)
         do {
             try await group.run()  // graceful shutdown on SIGTERM and SIGINT, bounded by SHUTDOWN_GRACE
         } catch {

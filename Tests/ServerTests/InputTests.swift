@@ -136,7 +136,7 @@ import Testing
 
     @Test func unknownRoutesAndWrongMethods() async throws {
         try await withServer { server in
-            for target in ["/", "/nope", "/checkout/extra", "/sales/1/items", "/sales/1/items/1/other", "/users/a"] {
+            for target in ["/nope", "/checkout/extra", "/sales/1/items", "/sales/1/items/1/other", "/users/a"] {
                 let reply = try await server.get(target)
                 #expect(reply.status == 404 && reply.errorCode == "not_found", "\(target) → \(reply)")
             }
@@ -144,6 +144,7 @@ import Testing
                 ("GET", "/checkout?user_id=a&id=1", "POST"), ("PUT", "/purchase", "POST"), ("POST", "/sale", "GET, HEAD"),
                 ("DELETE", "/sales/1/items/1", "GET, HEAD"), ("PATCH", "/health", "GET, HEAD"), ("POST", "/metrics", "GET, HEAD"),
                 ("POST", "/users/a/purchases", "GET, HEAD"), ("OPTIONS", "/sales/1/items/1/image.svg", "GET, HEAD"),
+                ("POST", "/", "GET, HEAD"), ("PUT", "/live", "GET, HEAD"), ("DELETE", "/openapi.yaml", "GET, HEAD"),
             ]
             for (method, target, allow) in wrong {
                 let reply = try await server.request(method, target)

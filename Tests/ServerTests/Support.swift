@@ -145,7 +145,7 @@ final class RunningServer: Sendable {
         let (app, api) = SaleApplication.make(
             config: config, wired: wired, logger: quietLogger, clock: clock,
             onServerRunning: { port in continuation.yield(port) })
-        let group = SaleApplication.serviceGroup(app: app, config: config, logger: quietLogger, signals: [])
+        let group = SaleApplication.serviceGroup(app: app, config: config, logger: quietLogger, signals: [], drain: api.drain)
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
