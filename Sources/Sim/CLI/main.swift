@@ -38,6 +38,8 @@ struct Run: ParsableCommand {
     @Option(help: "Print every store operation touching this item, as SALE:ITEM (diagnosis).") var watch: String?
     @Flag(name: .customLong("self-check"), help: "Run each seed twice and compare trace hashes.") var selfCheck = false
     @Flag(name: .customLong("keep-going"), help: "Do not stop a run at its first violation.") var keepGoing = false
+    @Flag(help: "On a failing seed, shrink the run to a small one that fails the same guarantee, and tell its story.")
+    var shrink = false
 
     func validate() throws {
         if seed == nil && seeds == nil { throw ValidationError("give --seed N or --seeds A..B") }
@@ -121,6 +123,10 @@ struct Run: ParsableCommand {
             }
             print(json ? report.json : report.summary)
             if !report.passed { failed.append(seed) }
+            if shrink && !report.passed, let shrunk = Shrinker.shrink(config, progress: { print($0) }) {
+                print("shrunk from \(shrunk.originalRequests) to \(shrunk.report.requests) client requests in \(shrunk.runs) runs:")
+                print(shrunk.report.summary)
+            }
         }
         if !failed.isEmpty {
             if !json { print("FAILED seeds: \(failed.map(String.init).joined(separator: " "))") }
@@ -136,6 +142,7 @@ struct PlantedBugs: ParsableCommand {
 
     @Option(help: "Seeds to try per bug, as A..B.") var seeds: String = "1..100"
     @Option(help: "Only this bug.") var bug: String?
+    @Flag(name: .customLong("no-shrink"), help: "Do not shrink the failing runs.") var noShrink = false
 
     func run() throws {
         let range = try parseRange(seeds)
@@ -145,16 +152,21 @@ struct PlantedBugs: ParsableCommand {
             bugs = [one]
         }
         var caught = 0
+        var largest = 0
         for bug in bugs {
             let verdict = PlantedBugHunt.hunt(bug, seeds: range)
             print(verdict.line)
-            if let violation = verdict.violation, let replay = verdict.replay {
+            if let violation = verdict.violation, let replay = verdict.replay, let seed = verdict.caughtBy {
                 print("  \(violation.prefix(240))")
                 print("  replay: \(replay)")
                 caught += 1
+                if !noShrink, let shrunk = Shrinker.shrink(PlantedBugHunt.config(seed: seed, bug: bug)) {
+                    largest = max(largest, shrunk.report.requests)
+                    print("  shrunk: \(Shrinker.guarantee(of: violation)) in \(shrunk.report.requests) requests (from \(shrunk.originalRequests)): \(shrunk.report.replayCommand)")
+                }
             }
         }
-        print("caught \(caught) of \(bugs.count)")
+        print("caught \(caught) of \(bugs.count)" + (noShrink ? "" : ", largest shrunk failure \(largest) requests"))
         if caught < bugs.count { throw ExitCode(1) }
     }
 }

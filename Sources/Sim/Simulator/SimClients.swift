@@ -151,6 +151,7 @@ extension Simulation {
         guard !requests[id].abandoned, !requests[id].answered else { return }
         requests[id].answered = true
         let request = requests[id]
+        if isWatched(request) { tell("user \(users[request.user].id) receives the answer to request \(id): \(response)") }
         let sentAt = respondedAt[id] ?? now
         checker.clientReceived(response, for: request, sentAt: sentAt, now: now)
         countOutcome(response)

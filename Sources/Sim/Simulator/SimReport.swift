@@ -15,6 +15,8 @@ public struct SimReport: Sendable {
     public var events: Int
     public var simulatedSeconds: Double
     public var wallSeconds: Double = 0
+    /// What happened to the watched item, in order (`CausalStory.swift`).
+    public var story: [String] = []
 
     public var passed: Bool { violations.isEmpty }
 
@@ -79,6 +81,10 @@ public struct SimReport: Sendable {
             lines += lastEvents.map { "  \($0)" }
             lines.append("replay: \(replayCommand)")
         }
+        if let watch = config.watch, !story.isEmpty {
+            lines.append("story of \(watch), \(story.count) step(s):")
+            lines += story.map { "  \($0)" }
+        }
         lines.append("trace hash: \(traceHashHex)")
         return lines.joined(separator: "\n")
     }
@@ -137,7 +143,7 @@ extension Simulation {
             lastEvents: (recent[recentNext...] + recent[..<recentNext]).map { "[\($0.0)] \($0.1)" },
             itemsSold: sales.map { ($0.rawValue, durableSold[$0] ?? 0) },
             requests: requests.count, outcomes: outcomes, coverage: coverage, faults: faultCounts, events: events,
-            simulatedSeconds: (now - start).seconds)
+            simulatedSeconds: (now - start).seconds, story: story)
     }
 }
 

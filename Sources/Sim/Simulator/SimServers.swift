@@ -13,6 +13,7 @@ extension Simulation {
             queue.schedule(.clientTimeout(request: id), at: now + .milliseconds(1))
             return
         }
+        if isWatched(request) { tell("request \(id) of user \(users[request.user].id) reaches instance \(index): \(request.intent)") }
         let local = instances[index].localTime(now)
         let isCheckout: Bool
         switch request.intent {
@@ -191,6 +192,7 @@ extension Simulation {
 
     mutating func replyArrives(_ id: Int, _ reply: StoreReply) {
         guard var pending = calls[id], pending.waiting else { return }
+        if let watch = config.watch, Self.touches(pending.call, watch) { tell("instance \(pending.instance) receives the reply to call \(id): \(reply)") }
         pending.waiting = false
         calls[id] = nil
         deliver(reply, to: pending)

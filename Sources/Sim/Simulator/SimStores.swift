@@ -17,7 +17,7 @@ extension Simulation {
         }
         let call = pending.call
         if let watch = config.watch, Self.touches(call, watch) {
-            print("[\(now)] instance \(pending.instance) call \(id): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
+            tell("store receives call \(id) from instance \(pending.instance): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
         }
         let cutOff = partitioned.contains(Partition(instance: pending.instance, hot: call.isHot))
         if cutOff { mark(call.isHot ? "partitioned_from_redis" : "partitioned_from_postgres") }

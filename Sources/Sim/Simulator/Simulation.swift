@@ -19,6 +19,8 @@ public struct Simulation: Sendable {
     /// The last 40 events, a ring: `recentNext` is where the next one goes (the oldest, once full).
     var recent: [(Instant, Event)] = []
     var recentNext = 0
+    /// What happened to the watched item (`CausalStory.swift`).
+    var story: [String] = []
 
     var hot = HotStoreModel()
     /// The last copy Redis saved (its RDB snapshot, or what a replica holds).
@@ -229,5 +231,8 @@ public struct Simulation: Sendable {
 
     mutating func mark(_ name: String) { coverage[name, default: 0] += 1 }
     mutating func count(_ outcome: String) { outcomes[outcome, default: 0] += 1 }
-    mutating func fault(_ name: String) { faultCounts[name, default: 0] += 1 }
+    mutating func fault(_ name: String) {
+        faultCounts[name, default: 0] += 1
+        if config.watch != nil { tell("fault: \(name)") }
+    }
 }
