@@ -95,9 +95,11 @@ extension Simulation {
         request.shadow = shadow
         request.repeatOf = repeatOf
         request.awaited = awaited
+        request.ordinal = users[u].requestsSent
+        users[u].requestsSent += 1
         requests.append(request)
         if !shadow || awaited { users[u].outstanding += 1 }
-        queue.schedule(.requestArrives(request: id), at: now + networkDelay())
+        queue.schedule(.requestArrives(request: id), at: now + networkDelay(draw(.requestTrip, identity(ofRequest: id))))
         queue.schedule(.clientTimeout(request: id), at: now + Self.clientTimeout)
         return id
     }

@@ -21,8 +21,7 @@ extension Simulation {
         case .purchaseOwn, .purchaseForeign, .purchaseGuess: isCheckout = false
         case .malformed(let checkout): isCheckout = checkout
         }
-        var rng = instances[index].rng
-        defer { instances[index].rng = rng }
+        var rng = draw(.requestRandomness, identity(ofRequest: id))
         let actions: [InstanceAction<SimCaller>]
         do throws(APIError) {
             if isCheckout {
@@ -114,30 +113,40 @@ extension Simulation {
         respondedAt[id] = now
         let request = requests[id]
         if calendar.sale(at: now) != request.sale { mark("rollover_in_flight") }
-        if faultsActive && rngFaults.chance(config.faults.lostResponse) {
+        var lost = draw(.responseLost, identity(ofRequest: id))
+        if faultsActive && lost.chance(config.faults.lostResponse) {
             fault("response_lost")
             return
         }
         // An instance paused right before answering sends the answer when it resumes.
         let departs = max(now, instances[request.instance].pausedUntil ?? now)
-        queue.schedule(.responseArrives(request: id, response: response), at: departs + networkDelay())
+        queue.schedule(.responseArrives(request: id, response: response), at: departs + networkDelay(draw(.responseTrip, identity(ofRequest: id))))
     }
 
     mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
         nextCall += 1
         let id = nextCall
         let call = config.plantedBug?.outgoing(call) ?? call
-        calls[id] = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
+        var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
+        // Drawn from who made the call, so that removing anything else leaves these draws alone.
+        var request: Int?
+        if let machine, case .request(let r)? = instances[index].runtime.client(of: machine) { request = r }
+        let ordinal = request.map { requests[$0].calls } ?? id
+        if let request { requests[request].calls += 1 }
+        pending.identity = identity(ofCallFor: request, ordinal: ordinal, instance: index)
+        calls[id] = pending
         let timeout = call.isHot ? Self.hotTimeout : Self.durableTimeout
-        if faultsActive && rngFaults.chance(config.faults.lostOnTheWay) {
+        var lost = draw(.lostOnTheWay, pending.identity)
+        var late = draw(.appliedLate, pending.identity)
+        if faultsActive && lost.chance(config.faults.lostOnTheWay) {
             fault("call_lost_on_the_way")
             calls[id]?.lostOnTheWay = true
-        } else if faultsActive && rngFaults.chance(config.faults.appliedLate) {
+        } else if faultsActive && late.chance(config.faults.appliedLate) {
             // Delayed past its timeout: it applies after the caller gave up on it, often after its retry.
             fault("call_applied_late")
-            queue.schedule(.storeReceives(call: id), at: now + timeout + TimeSpan(microseconds: rngFaults.micros(1_000, timeout.microseconds * 4)))
+            queue.schedule(.storeReceives(call: id), at: now + timeout + TimeSpan(microseconds: late.micros(1_000, timeout.microseconds * 4)))
         } else {
-            queue.schedule(.storeReceives(call: id), at: now + storeDelay())
+            queue.schedule(.storeReceives(call: id), at: now + storeDelay(draw(.toStore, pending.identity)))
         }
         queue.schedule(.callTimeout(call: id), at: now + timeout)
     }
@@ -211,7 +220,8 @@ extension Simulation {
         let index = pending.instance
         guard let machine = pending.machine, instances[index].alive, instances[index].incarnation == pending.incarnation
         else { return }
-        if faultsActive && rngFaults.chance(config.faults.crashPerReply) {
+        var crashes = draw(.crashBeforeReply, pending.identity)
+        if faultsActive && crashes.chance(config.faults.crashPerReply) {
             // A crash between two port calls: the reply is never processed.
             if instances[index].runtime.isBetweenWrites(machine) { mark("crash_between_writes") }
             crash(index)
@@ -271,6 +281,14 @@ extension Simulation {
         instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
     }
 
-    mutating func networkDelay() -> TimeSpan { TimeSpan(microseconds: rngNet.micros(200, 2_000)) }
-    mutating func storeDelay() -> TimeSpan { TimeSpan(microseconds: rngNet.micros(40, 400)) }
+    /// A client's request or response crossing the network, drawn from `draw`.
+    func networkDelay(_ draw: SplitMix64) -> TimeSpan {
+        var draw = draw
+        return TimeSpan(microseconds: draw.micros(200, 2_000))
+    }
+    /// A store call or reply crossing the network, drawn from `draw`.
+    func storeDelay(_ draw: SplitMix64) -> TimeSpan {
+        var draw = draw
+        return TimeSpan(microseconds: draw.micros(40, 400))
+    }
 }

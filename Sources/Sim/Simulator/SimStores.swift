@@ -22,21 +22,24 @@ extension Simulation {
         let cutOff = partitioned.contains(Partition(instance: pending.instance, hot: call.isHot))
         if cutOff { mark(call.isHot ? "partitioned_from_redis" : "partitioned_from_postgres") }
         let down = (call.isHot ? hotDown : durableDown) || cutOff
-        if down || (faultsActive && rngFaults.chance(config.faults.transientError)) {
+        var transient = draw(.transientError, pending.identity)
+        if down || (faultsActive && transient.chance(config.faults.transientError)) {
             fault(down ? "store_down_refusal" : "transient_error")
-            queue.schedule(.replyArrives(call: id, reply: .failed(.unavailable)), at: now + storeDelay())
+            queue.schedule(.replyArrives(call: id, reply: .failed(.unavailable)), at: now + storeDelay(draw(.fromStore, pending.identity)))
             return
         }
         let reply = apply(call)
-        if faultsActive && rngFaults.chance(config.faults.lostReply) {
+        var lost = draw(.replyLost, pending.identity)
+        if faultsActive && lost.chance(config.faults.lostReply) {
             fault("reply_lost")
             mark(call.isHot ? "hot_applied_reply_lost" : "durable_applied_reply_lost")
             return
         }
-        var delay = storeDelay()
-        if faultsActive && rngFaults.chance(config.faults.latencySpike) {
+        var delay = storeDelay(draw(.fromStore, pending.identity))
+        var spike = draw(.latencySpike, pending.identity)
+        if faultsActive && spike.chance(config.faults.latencySpike) {
             fault("latency_spike")
-            delay = delay + .milliseconds(rngFaults.micros(20, 400))
+            delay = delay + .milliseconds(spike.micros(20, 400))
         }
         queue.schedule(.replyArrives(call: id, reply: reply), at: now + delay)
     }

@@ -51,8 +51,6 @@ public struct Simulation: Sendable {
     var nextCall = 0
 
     var rngFaults: SplitMix64
-    var rngNet: SplitMix64
-    var rngUsers: SplitMix64
 
     var checker: Checker
     var coverage: [String: Int] = [:]
@@ -75,6 +73,8 @@ public struct Simulation: Sendable {
         var received = false
         /// It never reaches the store.
         var lostOnTheWay = false
+        /// Its stable identity, from which its faults and delays are drawn (`StableDraws.swift`).
+        var identity: UInt64 = 0
     }
 
     static let clientTimeout = TimeSpan.seconds(3)
@@ -98,8 +98,6 @@ public struct Simulation: Sendable {
         faultsActive = !config.faults.isNone
         var root = SplitMix64(seed: config.seed)
         rngFaults = root.fork()
-        rngNet = root.fork()
-        rngUsers = root.fork()
         checker = Checker(rules: config.rules, maxSkew: config.maxClockSkew)
         for _ in 0..<config.instances {
             var rng = root.fork()

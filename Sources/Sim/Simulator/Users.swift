@@ -75,6 +75,10 @@ struct ClientRequest: Sendable {
     var abandoned = false
     /// A re-send of an earlier request whose first answer must match.
     var repeatOf: Int?
+    /// Its place among its user's requests (its stable identity, `StableDraws.swift`).
+    var ordinal = 0
+    /// Store calls made for it so far.
+    var calls = 0
 }
 
 /// What an instance answered, with what the checker needs to verify it.
@@ -96,6 +100,8 @@ struct SimUser: Sendable {
     var holds: [Hold] = []
     var finishedSale = false
     var outstanding = 0
+    /// Requests sent so far (the next one's `ordinal`).
+    var requestsSent = 0
     var consecutiveRefusals = 0
     var checkoutsSent = 0
     var pendingAction = false
