@@ -73,6 +73,7 @@ final class OpenLoopScheduler: @unchecked Sendable {
 
     /// A response is complete: record it and give the connection the next due request.
     func answered(_ handler: LoadHandler, at now: UInt64) {
+        guard !handler.isFinished else { return }  // abandoned (timed out) before: already counted by `lost()`
         inFlight -= 1
         answered += 1
         recorder.record(intendedAt: handler.intendedAt, sentAt: handler.sentAt, at: now)
