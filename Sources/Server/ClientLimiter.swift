@@ -10,10 +10,14 @@ import Synchronization
 final class ClientLimiter: Sendable {
     private let limits: Mutex<ClientLimits>
     let metrics: ServerMetrics
+    /// Both limits off (`CLIENT_CHECKOUT_RATE=0`, `CLIENT_MAX_HOLDS=0`): every checkout goes ahead
+    /// untracked, which is not the table-full case `sale_client_limit_untracked_total` counts.
+    let limitsNothing: Bool
 
     init(policy: ClientLimits.Policy, metrics: ServerMetrics) {
         limits = Mutex(ClientLimits(policy: policy))
         self.metrics = metrics
+        limitsNothing = policy.limitsNothing
     }
 
     var policy: ClientLimits.Policy { limits.withLock { $0.policy } }
@@ -21,6 +25,7 @@ final class ClientLimiter: Sendable {
     /// Admits a checkout of `client`, or answers the refusal (`429` with `Retry-After`).
     func admitCheckout(_ client: ClientLimits.Client, now: Instant) -> Result<ClientLimits.Ticket, ClientLimitRefusal> {
         let (admission, tracked) = limits.withLock { limits in (limits.admitCheckout(client, now: now), limits.trackedClients) }
+        if limitsNothing, case .admitted(let ticket) = admission { return .success(ticket) }
         metrics.clientLimitsTracked.record(Int64(tracked))
         switch admission {
         case .admitted(let ticket):
@@ -33,10 +38,12 @@ final class ClientLimiter: Sendable {
     }
 
     func settle(_ ticket: ClientLimits.Ticket, hold: ClientLimits.Hold?, now: Instant) {
+        guard ticket.tracked else { return }
         limits.withLock { $0.settle(ticket, hold: hold, now: now) }
     }
 
     func release(_ client: ClientLimits.Client, sale: SaleID, item: ItemID) {
+        guard !limitsNothing else { return }
         limits.withLock { $0.release(client, sale: sale, item: item) }
     }
 }

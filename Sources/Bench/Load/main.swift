@@ -13,6 +13,8 @@
 //            --user-limit items. Reports when the last purchase was acknowledged.
 //   flood    each connection sends POST /checkout for random users u1..u<users> and random items
 //            1..<items> for --duration seconds (requests in flight at the end are awaited).
+//            With --rate R it is open loop instead: R requests/s on a fixed timetable, latency from
+//            each request's intended send time (OpenLoopScheduler.swift, LatencyRecorder.swift).
 //   hot      each connection is one buyer (h<i>) racing for items 1..<hot-items> only: checkout
 //            one not known to be sold, purchase it when held; stops once every one is known sold.
 import Foundation
@@ -43,11 +45,14 @@ struct Options: Sendable {
     var requestTimeout = 30.0
     var maxSeconds = 300.0
     var connectWave = 100
+    /// Requests per second on a fixed timetable (open loop, flood only); nil: closed loop.
+    var rate: Double?
 
     static let usage = """
         usage: sale-load --scenario sellout|flood|hot [--host 127.0.0.1] [--port 8032] [--connections 1000]
                          [--duration 10] [--items 10000] [--hot-items 10] [--users 1000000] [--user-limit 10]
                          [--threads 1] [--out result.json] [--label name] [--request-timeout 30] [--max-seconds 300]
+                         [--rate R  (flood only: open loop at R requests/s for --duration, latency from the intended send)]
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -88,12 +93,14 @@ struct Options: Sendable {
             case "--request-timeout": options.requestTimeout = double(argument)
             case "--max-seconds": options.maxSeconds = double(argument)
             case "--connect-wave": options.connectWave = int(argument)
+            case "--rate": options.rate = double(argument)
             case "-h", "--help":
                 print(usage)
                 exit(0)
             default: fail("unknown argument \(argument)")
             }
         }
+        if options.rate != nil && options.scenario != .flood { fail("--rate is for the flood scenario") }
         return options
     }
 }
@@ -180,6 +187,7 @@ final class LoopState: @unchecked Sendable {
     /// Items not yet known to be held or sold (sellout, hot): swap-remove array plus positions.
     var candidates: [Int32] = []
     var position: [Int32] = []
+    var openLoop: OpenLoopScheduler?
 
     init(loop: any EventLoop, options: Options, expected: Int, seed: UInt64) {
         self.loop = loop
@@ -243,8 +251,14 @@ final class LoopState: @unchecked Sendable {
     /// Starts every connection of this loop, and a watchdog for requests that never answer.
     func startAll(at start: UInt64) {
         self.start = start
-        if options.scenario == .flood { stopAt = start + UInt64(options.duration * 1e9) }
-        for handler in handlers { handler.next() }
+        if let rate = options.rate {
+            let scheduler = OpenLoopScheduler(state: self, rate: rate * Double(expected) / Double(options.connections), duration: options.duration)
+            openLoop = scheduler
+            scheduler.begin(at: start)
+        } else {
+            if options.scenario == .flood { stopAt = start + UInt64(options.duration * 1e9) }
+            for handler in handlers { handler.next() }
+        }
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { [self] task in
             let now = nowNanoseconds()
             let limit = UInt64(options.requestTimeout * 1e9)
@@ -269,6 +283,8 @@ final class LoadHandler: ChannelInboundHandler {
     var context: ChannelHandlerContext?
     var headers: HTTPHeaders
     var sentAt: UInt64 = 0
+    /// When the request was meant to leave: its send time in closed loop, the timetable's in open loop.
+    var intendedAt: UInt64 = 0
     var inFlight = false
     var isFinished = false
     var endpoint = Endpoint.checkout
@@ -317,6 +333,7 @@ final class LoadHandler: ChannelInboundHandler {
         body?.clear()
         inFlight = true
         sentAt = nowNanoseconds()
+        if state.openLoop == nil { intendedAt = sentAt }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -333,7 +350,7 @@ final class LoadHandler: ChannelInboundHandler {
             let now = nowNanoseconds()
             let code = errorOrCode()
             let outcome = status == 200 ? "200" : "\(status) \(code ?? "")"
-            state.record(endpoint, outcome: outcome, sentAt: sentAt, at: now)
+            state.record(endpoint, outcome: outcome, sentAt: intendedAt, at: now)
             handle(code: code, at: now)
         }
     }
@@ -367,7 +384,7 @@ final class LoadHandler: ChannelInboundHandler {
     func handle(code reply: String?, at now: UInt64) {
         switch (state.options.scenario, endpoint) {
         case (.flood, _):
-            next()
+            if let openLoop = state.openLoop { openLoop.answered(self, at: now) } else { next() }
         case (_, .checkout):
             switch (status, reply) {
             case (200, let held?):
@@ -412,6 +429,10 @@ final class LoadHandler: ChannelInboundHandler {
 
     func abandon(_ reason: String) {
         state.error(reason)
+        if inFlight {
+            inFlight = false
+            state.openLoop?.lost()
+        }
         finish()
     }
 
@@ -482,9 +503,11 @@ func run(_ options: Options) async throws {
     let wall = Double(nowNanoseconds() - start) / 1e9
 
     var total = Measurements()
+    var openLoop = OpenLoopTotals()
     for state in states {
         let part = try await state.loop.submit { state.measurements }.get()
         total.add(part)
+        if let totals = try await state.loop.submit({ state.openLoop?.totals }).get() { openLoop.add(totals) }
     }
     for channel in channels { try? await channel.close() }
     try await group.shutdownGracefully()
@@ -535,6 +558,7 @@ func run(_ options: Options) async throws {
     }
     if options.scenario == .flood { result["duration_s"] = options.duration; result["users"] = options.users }
     result["items"] = options.scenario == .hot ? options.hotItems : options.items
+    if let rate = options.rate { result["open_loop"] = openLoop.json(rate: rate, duration: options.duration, elapsed: elapsed) }
 
     let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     if let out = options.out {
@@ -552,6 +576,7 @@ func run(_ options: Options) async throws {
     if options.scenario != .flood {
         lines.append(String(format: "  purchases acknowledged: %d, last at %.3f s", total.purchases, Double(total.lastPurchaseAt) / 1e9))
     }
+    if let rate = options.rate { lines.append(openLoop.summaryLine(rate: rate)) }
     if !total.errors.isEmpty { lines.append("  errors: \(total.errors)") }
     print(lines.joined(separator: "\n"))
 }

@@ -63,6 +63,9 @@ public struct ClientLimits: Sendable {
         }
 
         var rateLimited: Bool { interval > .zero && burst > 0 }
+
+        /// Neither limit is on: nothing needs to be remembered about any client.
+        public var limitsNothing: Bool { !rateLimited && maxLiveHolds <= 0 }
     }
 
     /// Why a checkout was refused.
@@ -121,6 +124,17 @@ public struct ClientLimits: Sendable {
             !(now < tat) && holds.allSatisfy { !(now < $0.liveUntil) } && reservations.allSatisfy { !(now < $0.deadline) }
         }
 
+        /// The reservation `serial` becomes `hold`, or is freed.
+        mutating func settle(serial: UInt64, hold: Hold?, now: Instant) {
+            reservations.removeAll { $0.serial == serial }
+            guard let hold, now < hold.liveUntil else { return }
+            if let same = holds.firstIndex(where: { $0.sale == hold.sale && $0.item == hold.item }) {
+                holds[same] = Hold(sale: hold.sale, item: hold.item, liveUntil: max(holds[same].liveUntil, hold.liveUntil))
+            } else {
+                holds.append(hold)
+            }
+        }
+
         /// When the earliest live slot frees up.
         func nextRelease(now: Instant) -> Instant? {
             (holds.map(\.liveUntil) + reservations.map(\.deadline)).filter { now < $0 }.min()
@@ -146,24 +160,28 @@ public struct ClientLimits: Sendable {
     }
 
     /// Decides whether `client` may check out at `now`. An admitted checkout must be settled.
+    ///
+    /// A client's state is changed in place (`clients.values[index]`), never copied out and back:
+    /// a copy would share its arrays with the table's and copy them whole on the first change.
     public mutating func admitCheckout(_ client: Client, now: Instant) -> Admission {
+        // Both limits off: every checkout goes ahead, and nothing is remembered.
+        if policy.limitsNothing { return .admitted(Ticket(client: client, serial: 0, tracked: false)) }
         sweepIfDue(now: now)
-        guard var state = clients[client] else {
+        guard let index = clients.index(forKey: client) else {
             if clients.count >= policy.maxTrackedClients {
                 untrackedAdmissions += 1
                 return .admitted(Ticket(client: client, serial: 0, tracked: false))
             }
             var fresh = ClientState(tat: now)
-            let admission = decide(client, &fresh, now: now)
+            let admission = Self.decide(client, &fresh, policy: policy, serial: &nextSerial, now: now)
             clients[client] = fresh
             return admission
         }
-        let admission = decide(client, &state, now: now)
-        clients[client] = state
-        return admission
+        return Self.decide(client, &clients.values[index], policy: policy, serial: &nextSerial, now: now)
     }
 
-    mutating func decide(_ client: Client, _ state: inout ClientState, now: Instant) -> Admission {
+    /// The decision for one client; `serial` numbers the reservations (the last one handed out).
+    static func decide(_ client: Client, _ state: inout ClientState, policy: Policy, serial: inout UInt64, now: Instant) -> Admission {
         state.dropExpired(now: now)
         if policy.rateLimited {
             let tat = max(state.tat, now)
@@ -177,32 +195,23 @@ public struct ClientLimits: Sendable {
             let release = state.nextRelease(now: now) ?? now + .seconds(1)
             return .refused(.tooManyHolds, retryAfter: max(release - now, TimeSpan(microseconds: 1)))
         }
-        nextSerial += 1
-        state.reservations.append(Reservation(serial: nextSerial, deadline: now + policy.reservationTimeout))
-        return .admitted(Ticket(client: client, serial: nextSerial, tracked: true))
+        serial += 1
+        state.reservations.append(Reservation(serial: serial, deadline: now + policy.reservationTimeout))
+        return .admitted(Ticket(client: client, serial: serial, tracked: true))
     }
 
     /// Settles an admitted checkout: its reservation becomes `hold` (a checkout answered with a
     /// hold) or is freed (any other answer). A hold of an item the client already holds (the same
     /// code handed out again) is counted once.
     public mutating func settle(_ ticket: Ticket, hold: Hold?, now: Instant) {
-        guard ticket.tracked, var state = clients[ticket.client] else { return }
-        state.reservations.removeAll { $0.serial == ticket.serial }
-        if let hold, now < hold.liveUntil {
-            if let same = state.holds.firstIndex(where: { $0.sale == hold.sale && $0.item == hold.item }) {
-                state.holds[same] = Hold(sale: hold.sale, item: hold.item, liveUntil: max(state.holds[same].liveUntil, hold.liveUntil))
-            } else {
-                state.holds.append(hold)
-            }
-        }
-        clients[ticket.client] = state
+        guard ticket.tracked, let index = clients.index(forKey: ticket.client) else { return }
+        clients.values[index].settle(serial: ticket.serial, hold: hold, now: now)
     }
 
     /// The client bought what it held: the hold no longer counts as live.
     public mutating func release(_ client: Client, sale: SaleID, item: ItemID) {
-        guard var state = clients[client] else { return }
-        state.holds.removeAll { $0.sale == sale && $0.item == item }
-        clients[client] = state
+        guard let index = clients.index(forKey: client) else { return }
+        clients.values[index].holds.removeAll { $0.sale == sale && $0.item == item }
     }
 
     /// Drops every idle client (one that is indistinguishable from a client never seen).
