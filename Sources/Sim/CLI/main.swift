@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 import Simulator
 
 /// `sale-sim`: the deterministic simulator's command line. See the README ("The simulator") and docs/spec.md.
@@ -38,6 +39,8 @@ struct Run: ParsableCommand {
     @Option(help: "Print every store operation touching this item, as SALE:ITEM (diagnosis).") var watch: String?
     @Flag(name: .customLong("self-check"), help: "Run each seed twice and compare trace hashes.") var selfCheck = false
     @Flag(name: .customLong("keep-going"), help: "Do not stop a run at its first violation.") var keepGoing = false
+    @Option(help: "Write a self-contained HTML report to this file: one run's timeline, or a sweep's per-seed table.")
+    var report: String?
     @Flag(help: "On a failing seed, shrink the run to a small one that fails the same guarantee, and tell its story.")
     var shrink = false
 
@@ -110,9 +113,15 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var failed: [UInt64] = []
-        for seed in try seedList() {
-            let config = try makeConfig(seed: seed)
+        let seeds = try seedList()
+        var reports: [SimReport] = []
+        let showProgress = seeds.count > 1 && isatty(STDERR_FILENO) != 0
+        for (done, seed) in seeds.enumerated() {
+            if showProgress { Self.progress(done: done, of: seeds.count, failed: failed.count) }
+            var config = try makeConfig(seed: seed)
+            config.recordTimeline = self.report != nil && seeds.count == 1
             let report = SimRunner.run(config)
+            if self.report != nil { reports.append(report) }
             if selfCheck {
                 let again = SimRunner.run(config)
                 guard again.traceHash == report.traceHash else {
@@ -128,10 +137,28 @@ struct Run: ParsableCommand {
                 print(shrunk.report.summary)
             }
         }
+        if showProgress { Self.progress(done: seeds.count, of: seeds.count, failed: failed.count) }
+        if let path = self.report {
+            let page = reports.count == 1 ? HTMLReport.page(for: reports[0]) : HTMLReport.page(forSweep: reports)
+            do { try page.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw ValidationError("could not write the report to \(path): \(error.localizedDescription)")
+            }
+            if !json { print("report: \(path)") }
+        }
         if !failed.isEmpty {
             if !json { print("FAILED seeds: \(failed.map(String.init).joined(separator: " "))") }
             throw ExitCode(1)
         }
+    }
+}
+
+extension Run {
+    /// A progress bar on the terminal (standard error), redrawn in place.
+    static func progress(done: Int, of total: Int, failed: Int) {
+        let width = 40
+        let filled = total == 0 ? width : done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total) seeds, \(failed) failed\(done == total ? "\n" : "")".utf8))
     }
 }
 

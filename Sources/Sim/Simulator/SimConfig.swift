@@ -144,6 +144,8 @@ public struct SimConfig: Sendable, Equatable {
     public var plantedBug: PlantedBug?
     /// Print every store operation that touches this item (diagnosis of a failing seed).
     public var watch: HotKey?
+    /// Sample the run over time for the HTML report (`SimTimeline`).
+    public var recordTimeline = false
     /// Stop at the first violation (the default) or keep going to collect more.
     public var stopAtFirstViolation = true
 

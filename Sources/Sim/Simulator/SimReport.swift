@@ -17,6 +17,8 @@ public struct SimReport: Sendable {
     public var wallSeconds: Double = 0
     /// What happened to the watched item, in order (`CausalStory.swift`).
     public var story: [String] = []
+    /// The run over time, when it was recorded.
+    public var timeline: SimTimeline?
 
     public var passed: Bool { violations.isEmpty }
 
@@ -143,7 +145,7 @@ extension Simulation {
             lastEvents: (recent[recentNext...] + recent[..<recentNext]).map { "[\($0.0)] \($0.1)" },
             itemsSold: sales.map { ($0.rawValue, durableSold[$0] ?? 0) },
             requests: requests.count, outcomes: outcomes, coverage: coverage, faults: faultCounts, events: events,
-            simulatedSeconds: (now - start).seconds, story: story)
+            simulatedSeconds: (now - start).seconds, story: story, timeline: config.recordTimeline ? timeline : nil)
     }
 }
 

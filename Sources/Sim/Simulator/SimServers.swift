@@ -174,6 +174,7 @@ extension Simulation {
 
     /// Pauses instance `index` for `length`.
     mutating func stop(_ index: Int, for length: TimeSpan) {
+        chart("pause", lane: "instance \(index)", lasting: length)
         instances[index].pausedUntil = now + length
         queue.schedule(.resume(instance: index), at: now + length)
     }
@@ -234,6 +235,7 @@ extension Simulation {
     mutating func crash(_ index: Int) {
         guard instances[index].alive else { return }
         fault("instance_crash")
+        chart("crash", lane: "instance \(index)")
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()

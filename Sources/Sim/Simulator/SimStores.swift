@@ -190,6 +190,7 @@ extension Simulation {
         fault(isHot ? "redis_outage" : "postgres_outage")
         if isHot { hotDown = true } else { durableDown = true }
         let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
+        chart("outage", lane: isHot ? "redis" : "postgresql", lasting: length)
         queue.schedule(.outageEnds(hot: isHot), at: now + length)
         queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
     }
@@ -200,6 +201,7 @@ extension Simulation {
         fault(isHot ? "partition_from_redis" : "partition_from_postgres")
         partitioned.insert(Partition(instance: index, hot: isHot))
         let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
+        chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
         queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
         queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
                        at: now + length + rngFaults.exponential(mean: config.faults.partitionEvery))

@@ -21,6 +21,8 @@ public struct Simulation: Sendable {
     var recentNext = 0
     /// What happened to the watched item (`CausalStory.swift`).
     var story: [String] = []
+    /// The run over time, when `config.recordTimeline` (`SimTimeline.swift`).
+    var timeline = SimTimeline()
 
     var hot = HotStoreModel()
     /// The last copy Redis saved (its RDB snapshot, or what a replica holds).
@@ -122,6 +124,7 @@ public struct Simulation: Sendable {
         while let scheduled = queue.next() {
             guard scheduled.time <= end else { break }
             now = scheduled.time
+            sampleTimelineIfDue()
             events += 1
             trace.mix(UInt64(bitPattern: now.microseconds))
             trace.mix(scheduled.event.kind << 56 | scheduled.event.subject)
@@ -231,6 +234,7 @@ public struct Simulation: Sendable {
     mutating func count(_ outcome: String) { outcomes[outcome, default: 0] += 1 }
     mutating func fault(_ name: String) {
         faultCounts[name, default: 0] += 1
+        if config.recordTimeline && !Self.chartedAsSpans.contains(name) { chart(name, lane: Self.lane(of: name)) }
         if config.watch != nil { tell("fault: \(name)") }
     }
 }
