@@ -43,11 +43,14 @@ struct Options: Sendable {
     var requestTimeout = 30.0
     var maxSeconds = 300.0
     var connectWave = 100
+    /// Write every request and answer as a history (HistoryRecording.swift).
+    var history: String?
 
     static let usage = """
         usage: sale-load --scenario sellout|flood|hot [--host 127.0.0.1] [--port 8032] [--connections 1000]
                          [--duration 10] [--items 10000] [--hot-items 10] [--users 1000000] [--user-limit 10]
                          [--threads 1] [--out result.json] [--label name] [--request-timeout 30] [--max-seconds 300]
+                         [--history history.jsonl]
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -88,6 +91,7 @@ struct Options: Sendable {
             case "--request-timeout": options.requestTimeout = double(argument)
             case "--max-seconds": options.maxSeconds = double(argument)
             case "--connect-wave": options.connectWave = int(argument)
+            case "--history": options.history = value(argument)
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -177,6 +181,7 @@ final class LoopState: @unchecked Sendable {
     var start: UInt64 = 0
     var stopAt: UInt64 = .max
     var finished = 0
+    var history = HistoryRecorder()
     /// Items not yet known to be held or sold (sellout, hot): swap-remove array plus positions.
     var candidates: [Int32] = []
     var position: [Int32] = []
@@ -277,6 +282,9 @@ final class LoadHandler: ChannelInboundHandler {
     var item = 0
     var code: String?
     var owned = 0
+    /// The request in flight and when it was sent, for --history.
+    var uri = ""
+    var invokedAt: Int64 = 0
 
     init(state: LoopState, index: Int) {
         self.state = state
@@ -317,6 +325,10 @@ final class LoadHandler: ChannelInboundHandler {
         body?.clear()
         inFlight = true
         sentAt = nowNanoseconds()
+        if options.history != nil {
+            self.uri = uri
+            invokedAt = HistoryRecorder.now()
+        }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -331,6 +343,9 @@ final class LoadHandler: ChannelInboundHandler {
         case .end:
             inFlight = false
             let now = nowNanoseconds()
+            if state.options.history != nil && !isFinished {
+                state.history.answered(uri: uri, client: user, invoke: invokedAt, complete: HistoryRecorder.now(), status: status, body: body)
+            }
             let code = errorOrCode()
             let outcome = status == 200 ? "200" : "\(status) \(code ?? "")"
             state.record(endpoint, outcome: outcome, sentAt: sentAt, at: now)
@@ -411,6 +426,8 @@ final class LoadHandler: ChannelInboundHandler {
     }
 
     func abandon(_ reason: String) {
+        if inFlight && state.options.history != nil { state.history.unanswered(uri: uri, client: user, invoke: invokedAt) }
+        inFlight = false
         state.error(reason)
         finish()
     }
@@ -485,6 +502,11 @@ func run(_ options: Options) async throws {
     for state in states {
         let part = try await state.loop.submit { state.measurements }.get()
         total.add(part)
+    }
+    if let path = options.history {
+        var lines: [String] = []
+        for state in states { lines += try await state.loop.submit { state.history.lines }.get() }
+        try HistoryRecorder.write(lines, to: path)
     }
     for channel in channels { try? await channel.close() }
     try await group.shutdownGracefully()

@@ -150,6 +150,7 @@ extension Simulation {
     mutating func responseArrives(_ id: Int, _ response: SimResponse) {
         guard !requests[id].abandoned, !requests[id].answered else { return }
         requests[id].answered = true
+        history.received(response, for: id, at: now)
         let request = requests[id]
         let sentAt = respondedAt[id] ?? now
         checker.clientReceived(response, for: request, sentAt: sentAt, now: now)
