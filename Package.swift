@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sale-sim", targets: ["SaleSimCLI"]),
+        .executable(name: "sale-history-check", targets: ["SaleHistoryCheck"]),
         .executable(name: "sale-server", targets: ["Server"]),
         .library(name: "PostgresAdapter", targets: ["PostgresAdapter"]),
         .library(name: "RedisAdapter", targets: ["RedisAdapter"]),
@@ -44,16 +45,19 @@ let package = Package(
         .target(name: "StoreModel", dependencies: ["Engine"], path: "Sources/Adapters/Model", swiftSettings: fast),
         // Async ports and the driver that runs engine state machines against them; the in-memory stores.
         .target(name: "Adapters", dependencies: ["Engine", "StoreModel"], path: "Sources/Adapters/Runtime", swiftSettings: strict),
+        // Client-visible histories and their linearizability checker (docs/histories.md): standard library only.
+        .target(name: "History", path: "Sources/History/Checker", swiftSettings: fast),
+        .executableTarget(name: "SaleHistoryCheck", dependencies: ["History"], path: "Sources/History/CLI", swiftSettings: strict),
         // The deterministic simulator.
         .target(
             name: "Simulator",
-            dependencies: ["Engine", "StoreModel"],
+            dependencies: ["Engine", "StoreModel", "History"],
             path: "Sources/Sim/Simulator",
             swiftSettings: fast
         ),
         .executableTarget(
             name: "SaleSimCLI",
-            dependencies: ["Simulator", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Simulator", "Engine", "History", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Sim/CLI",
             swiftSettings: strict
         ),
@@ -125,6 +129,7 @@ let package = Package(
         .executableTarget(
             name: "SaleLoad",
             dependencies: [
+                "History",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -145,6 +150,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "StoreModel", "Adapters", "TestSupport"], path: "Tests/EngineTests", swiftSettings: strict),
         // What several test targets share (the test clock).
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "HistoryTests", dependencies: ["History"], path: "Tests/HistoryTests", swiftSettings: strict),
         .testTarget(name: "SimTests", dependencies: ["Simulator", "Engine"], path: "Tests/SimTests", swiftSettings: strict),
     ]
 )

@@ -47,12 +47,15 @@ struct Options: Sendable {
     var connectWave = 100
     /// Requests per second on a fixed timetable (open loop, flood only); nil: closed loop.
     var rate: Double?
+    /// Write every request and answer as a history (HistoryRecording.swift).
+    var history: String?
 
     static let usage = """
         usage: sale-load --scenario sellout|flood|hot [--host 127.0.0.1] [--port 8032] [--connections 1000]
                          [--duration 10] [--items 10000] [--hot-items 10] [--users 1000000] [--user-limit 10]
                          [--threads 1] [--out result.json] [--label name] [--request-timeout 30] [--max-seconds 300]
                          [--rate R  (flood only: open loop at R requests/s for --duration, latency from the intended send)]
+                         [--history history.jsonl]
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -94,6 +97,7 @@ struct Options: Sendable {
             case "--max-seconds": options.maxSeconds = double(argument)
             case "--connect-wave": options.connectWave = int(argument)
             case "--rate": options.rate = double(argument)
+            case "--history": options.history = value(argument)
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -184,6 +188,7 @@ final class LoopState: @unchecked Sendable {
     var start: UInt64 = 0
     var stopAt: UInt64 = .max
     var finished = 0
+    var history = HistoryRecorder()
     /// Items not yet known to be held or sold (sellout, hot): swap-remove array plus positions.
     var candidates: [Int32] = []
     var position: [Int32] = []
@@ -293,6 +298,9 @@ final class LoadHandler: ChannelInboundHandler {
     var item = 0
     var code: String?
     var owned = 0
+    /// The request in flight and when it was sent, for --history.
+    var uri = ""
+    var invokedAt: Int64 = 0
 
     init(state: LoopState, index: Int) {
         self.state = state
@@ -334,6 +342,10 @@ final class LoadHandler: ChannelInboundHandler {
         inFlight = true
         sentAt = nowNanoseconds()
         if state.openLoop == nil { intendedAt = sentAt }
+        if options.history != nil {
+            self.uri = uri
+            invokedAt = HistoryRecorder.now()
+        }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -348,6 +360,9 @@ final class LoadHandler: ChannelInboundHandler {
         case .end:
             inFlight = false
             let now = nowNanoseconds()
+            if state.options.history != nil && !isFinished {
+                state.history.answered(uri: uri, client: user, invoke: invokedAt, complete: HistoryRecorder.now(), status: status, body: body)
+            }
             let code = errorOrCode()
             let outcome = status == 200 ? "200" : "\(status) \(code ?? "")"
             state.record(endpoint, outcome: outcome, sentAt: intendedAt, at: now)
@@ -428,6 +443,7 @@ final class LoadHandler: ChannelInboundHandler {
     }
 
     func abandon(_ reason: String) {
+        if inFlight && state.options.history != nil { state.history.unanswered(uri: uri, client: user, invoke: invokedAt) }
         state.error(reason)
         if inFlight {
             inFlight = false
@@ -508,6 +524,11 @@ func run(_ options: Options) async throws {
         let part = try await state.loop.submit { state.measurements }.get()
         total.add(part)
         if let totals = try await state.loop.submit({ state.openLoop?.totals }).get() { openLoop.add(totals) }
+    }
+    if let path = options.history {
+        var lines: [String] = []
+        for state in states { lines += try await state.loop.submit { state.history.lines }.get() }
+        try HistoryRecorder.write(lines, to: path)
     }
     for channel in channels { try? await channel.close() }
     try await group.shutdownGracefully()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import History
 import Simulator
 
 /// `sale-sim`: the deterministic simulator's command line. See the README ("The simulator") and docs/spec.md.
@@ -37,7 +38,9 @@ struct Run: ParsableCommand {
     var plantedBug: String?
     @Flag(help: "One JSON object per seed instead of the summary.") var json = false
     @Option(help: "Print every store operation touching this item, as SALE:ITEM (diagnosis).") var watch: String?
-    @Flag(name: .customLong("self-check"), help: "Run each seed twice and compare trace hashes.") var selfCheck = false
+    @Flag(name: .customLong("self-check"), help: "Run the seeds again in a second process (another hash seed) and compare trace hashes.")
+    var selfCheck = false
+    @Option(help: "Write the clients' history (JSON Lines, docs/histories.md) to this file (with --seed).") var history: String?
     @Flag(name: .customLong("keep-going"), help: "Do not stop a run at its first violation.") var keepGoing = false
     @Option(help: "Write a self-contained HTML report to this file: one run's timeline, or a sweep's per-seed table.")
     var report: String?
@@ -46,6 +49,7 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if seed == nil && seeds == nil { throw ValidationError("give --seed N or --seeds A..B") }
+        if history != nil && seeds != nil { throw ValidationError("--history writes one run's history: give --seed") }
         if let faults, FaultProfile.named(faults) == nil { throw ValidationError("--faults must be none, default or heavy") }
         if let plantedBug, PlantedBug(rawValue: plantedBug) == nil { throw ValidationError("unknown --planted-bug \(plantedBug)") }
         if let users, users < 1 { throw ValidationError("--users must be at least 1") }
@@ -116,19 +120,23 @@ struct Run: ParsableCommand {
         let seeds = try seedList()
         var reports: [SimReport] = []
         let showProgress = seeds.count > 1 && isatty(STDERR_FILENO) != 0
+        let otherProcess = selfCheck ? try SelfCheck.traceHashesFromAnotherProcess() : [:]
         for (done, seed) in seeds.enumerated() {
             if showProgress { Self.progress(done: done, of: seeds.count, failed: failed.count) }
             var config = try makeConfig(seed: seed)
             config.recordTimeline = self.report != nil && seeds.count == 1
-            let report = SimRunner.run(config)
+            let report = SimRunner.run(config, keepHistory: history != nil)
             if self.report != nil { reports.append(report) }
             if selfCheck {
-                let again = SimRunner.run(config)
-                guard again.traceHash == report.traceHash else {
-                    print("self-check FAILED for seed \(seed): trace hashes \(report.traceHashHex) and \(again.traceHashHex) differ")
+                guard let other = otherProcess[seed], other == report.traceHashHex else {
+                    print("self-check FAILED for seed \(seed): trace hash \(report.traceHashHex) here, \(otherProcess[seed] ?? "none") in another process")
                     throw ExitCode(2)
                 }
-                if !json { print("self-check: seed \(seed) ran twice with the same trace hash \(report.traceHashHex)") }
+                if !json { print("self-check: seed \(seed) has the same trace hash \(report.traceHashHex) in two processes") }
+            }
+            if let history {
+                let lines = [HistoryFile.header(SimRunner.historyRules(for: config))] + report.historyOperations.map(HistoryFile.line)
+                try (lines.joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
             }
             print(json ? report.json : report.summary)
             if !report.passed { failed.append(seed) }
@@ -145,6 +153,7 @@ struct Run: ParsableCommand {
             }
             if !json { print("report: \(path)") }
         }
+        if !json, let peak = SelfCheck.peakResidentMegabytes() { print("peak memory: \(peak) MB resident") }
         if !failed.isEmpty {
             if !json { print("FAILED seeds: \(failed.map(String.init).joined(separator: " "))") }
             throw ExitCode(1)
@@ -204,4 +213,52 @@ func parseRange(_ text: String) throws -> ClosedRange<UInt64> {
         throw ValidationError("a seed range looks like 1..200")
     }
     return a...b
+}
+
+// MARK: - Self-check across processes
+
+/// Determinism across processes: the same command runs again in a child process, whose Swift
+/// hash seed differs (SWIFT_DETERMINISTIC_HASHING removed from its environment), and every seed's
+/// trace hash must match. A dictionary whose iteration order reached an event would differ here,
+/// where two runs in one process would not see it.
+enum SelfCheck {
+    /// Trace hashes by seed, from `sale-sim` run again with these arguments, as JSON.
+    static func traceHashesFromAnotherProcess() throws -> [UInt64: String] {
+        var arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--self-check" }
+        if let at = arguments.firstIndex(of: "--history") { arguments.removeSubrange(at...min(at + 1, arguments.count - 1)) }
+        if !arguments.contains("--json") { arguments.append("--json") }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_DETERMINISTIC_HASHING"] = nil
+        child.environment = environment
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        child.waitUntilExit()
+        var hashes: [UInt64: String] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let seed = field(line, "\"seed\":").flatMap({ UInt64($0) }),
+                let hash = field(line, "\"trace_hash\":\"")
+            else { continue }
+            hashes[seed] = hash
+        }
+        return hashes
+    }
+
+    /// The digits or characters after `key` up to the next delimiter.
+    static func field(_ line: Substring, _ key: String) -> String? {
+        guard let range = line.range(of: key) else { return nil }
+        let rest = line[range.upperBound...].drop { $0 == "\"" }
+        return String(rest.prefix { $0 != "," && $0 != "\"" && $0 != "}" })
+    }
+
+    /// The process's peak resident memory (Linux `ru_maxrss`, in kilobytes), in megabytes.
+    static func peakResidentMegabytes() -> Int? {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return nil }
+        return Int(usage.ru_maxrss / 1024)
+    }
 }

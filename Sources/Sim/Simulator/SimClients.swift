@@ -152,6 +152,7 @@ extension Simulation {
     mutating func responseArrives(_ id: Int, _ response: SimResponse) {
         guard !requests[id].abandoned, !requests[id].answered else { return }
         requests[id].answered = true
+        history.received(response, for: id, at: now)
         let request = requests[id]
         if isWatched(request) { tell("user \(users[request.user].id) receives the answer to request \(id): \(response)") }
         let sentAt = respondedAt[id] ?? now

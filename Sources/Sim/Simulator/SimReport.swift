@@ -1,4 +1,5 @@
 import Engine
+import History
 
 /// The verdict and the figures of one run.
 public struct SimReport: Sendable {
@@ -19,6 +20,27 @@ public struct SimReport: Sendable {
     public var story: [String] = []
     /// The run over time, when it was recorded.
     public var timeline: SimTimeline?
+    /// The linearizability check of the clients' history (SimRunner).
+    public var history: HistoryFigures?
+    /// What the linearizability check found, each with its minimal history.
+    public var historyViolations: [String] = []
+    /// The history itself, when asked for (`sale-sim --history FILE`).
+    public var historyOperations: [HistoryOperation] = []
+
+    /// What checking the history found and cost.
+    public struct HistoryFigures: Sendable {
+        public var operations: Int
+        public var partitions: Int
+        public var undecided: Int
+        public var linearizable: Bool
+        public var checkSeconds: Double
+
+        var line: String {
+            "history: \(operations) operations in \(partitions) partitions, "
+                + (linearizable ? "linearizable" : "NOT linearizable") + (undecided > 0 ? " (\(undecided) undecided)" : "")
+                + ", checked in \(String(Int((checkSeconds * 1000).rounded()))) ms"
+        }
+    }
 
     public var passed: Bool { violations.isEmpty }
 
@@ -60,6 +82,14 @@ public struct SimReport: Sendable {
         o.add("requests_by_outcome", JSONObject(outcomes.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))
         o.add("faults", JSONObject(faults.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))
         o.add("coverage", JSONObject(coverage.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))
+        if let history {
+            o.add("history_operations", history.operations)
+            o.add("history_partitions", history.partitions)
+            o.add("history_undecided", history.undecided)
+            o.add("linearizable", history.linearizable)
+            o.add("history_check_seconds", history.checkSeconds)
+            o.add("history_violations", historyViolations)
+        }
         o.add("replay", replayCommand)
         return o.rendered
     }
@@ -74,6 +104,8 @@ public struct SimReport: Sendable {
         lines.append("items sold: " + itemsSold.map { "sale \($0.sale): \($0.sold)/\(c.rules.itemsPerSale)" }.joined(separator: ", "))
         lines.append("faults injected: " + (faults.isEmpty ? "none" : faults.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))
         lines.append("coverage: " + coverage.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        if let history { lines.append(history.line) }
+        if let first = historyViolations.first { lines.append(first + (historyViolations.count > 1 ? "\n(\(historyViolations.count - 1) more)" : "")) }
         if passed {
             lines.append("invariants: S1-S7 held after every event; L1-L2 held; auditor agrees")
         } else {

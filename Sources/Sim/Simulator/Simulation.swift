@@ -47,6 +47,8 @@ public struct Simulation: Sendable {
     /// `purchaseRetryNotIdempotent`).
     var arrivedBought: Set<Int> = []
     var firstAnswers: [Int: SimResponse] = [:]
+    /// What every client was answered, and when: the run's history (SimHistory.swift).
+    var history = SimHistory()
     var leaked: [Hold] = []
 
     var calls: [Int: PendingCall] = [:]
@@ -128,6 +130,7 @@ public struct Simulation: Sendable {
             events += 1
             trace.mix(UInt64(bitPattern: now.microseconds))
             trace.mix(scheduled.event.kind << 56 | scheduled.event.subject)
+            trace.mixContents(of: scheduled.event)
             if recent.count < 40 { recent.append((now, scheduled.event)) } else { recent[recentNext] = (now, scheduled.event) }
             recentNext = (recentNext + 1) % 40
             if let index = pausedInstance(for: scheduled.event) {
