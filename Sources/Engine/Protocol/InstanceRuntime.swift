@@ -75,20 +75,21 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
 
     /// The reply to the call machine `id` made last, received at `now`.
     public mutating func receive(_ reply: StoreReply, for id: MachineID, now: Instant) -> [InstanceAction<Client>] {
-        guard var running = machines[id], let call = running.awaiting else { return [] }
-        running.awaiting = nil
+        // Machines are stepped in place (`machines[id]?…` mutates through the dictionary's storage):
+        // copying one out and back would copy its arrays on every step.
+        guard let call = machines[id]?.awaiting else { return [] }
+        machines[id]?.awaiting = nil
         var actions: [InstanceAction<Client>] = []
         if call.isHot {
             // Only a read's reply carries the store's clock to compare with ours.
             let localTime: Instant? = if case .hotRead(.snapshot) = reply { now } else { nil }
             cache.learn(call, reply, localTime: localTime)
         }
-        if running.committingOnGuess {
-            running.committingOnGuess = false
+        if machines[id]?.committingOnGuess == true {
+            machines[id]?.committingOnGuess = false
             actions.append(.note(.guessResolved(committed: reply == .hotCommit(.committed))))
         }
-        let step = running.machine.step(.reply(reply), now: now)
-        machines[id] = running
+        guard let step = machines[id]?.machine.step(.reply(reply), now: now) else { return actions }
         carryOut(step, of: id, now: now, into: &actions)
         return actions
     }
@@ -125,7 +126,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
         switch machines[id]?.machine {
         case .checkout(let m, _)?: m.isPersistingNewHold
         case .purchase(let m, _)?: m.isPersistingPurchase
-        case .rebuild?, .reconcile?, nil: false
+        case .rebuild?, .reconcile?, .vacant?, nil: false
         }
     }
 
@@ -144,9 +145,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
     }
 
     private mutating func resume(_ id: MachineID, now: Instant, into actions: inout [InstanceAction<Client>]) {
-        guard var running = machines[id] else { return }
-        let step = running.machine.step(.resume, now: now)
-        machines[id] = running
+        guard let step = machines[id]?.machine.step(.resume, now: now) else { return }
         carryOut(step, of: id, now: now, into: &actions)
     }
 
@@ -219,6 +218,9 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
             case purchase(PurchaseMachine, Client)
             case rebuild(RebuildMachine)
             case reconcile(ReconcileMachine, Client)
+            /// Held only while a machine is taken out to be stepped, so that the enum does not keep
+            /// a second reference to its arrays (which would make every mutation copy them).
+            case vacant
 
             var brokenInvariant: String? {
                 switch self {
@@ -226,13 +228,14 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
                 case .purchase(let m, _): m.brokenInvariant
                 case .rebuild(let m): m.brokenInvariant
                 case .reconcile(let m, _): m.brokenInvariant
+                case .vacant: nil
                 }
             }
 
             var client: Client? {
                 switch self {
                 case .checkout(_, let client), .purchase(_, let client), .reconcile(_, let client): client
-                case .rebuild: nil
+                case .rebuild, .vacant: nil
                 }
             }
 
@@ -246,17 +249,23 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
             mutating func step(_ input: Input, now: Instant) -> Step {
                 switch self {
                 case .checkout(var m, let client):
+                    self = .vacant
                     defer { self = .checkout(m, client) }
                     return Step(Self.feed(&m, input, now)) { .checkout($0, attempt: m.attemptID, sale: m.sale) }
                 case .purchase(var m, let client):
+                    self = .vacant
                     defer { self = .purchase(m, client) }
                     return Step(Self.feed(&m, input, now)) { .purchase($0) }
                 case .rebuild(var m):
+                    self = .vacant
                     defer { self = .rebuild(m) }
                     return Step(Self.feed(&m, input, now)) { .rebuild($0) }
                 case .reconcile(var m, let client):
+                    self = .vacant
                     defer { self = .reconcile(m, client) }
                     return Step(Self.feed(&m, input, now)) { .reconcile($0) }
+                case .vacant:
+                    return .respond(.reconcileSkipped, followUp: nil)  // unreachable: only seen mid-step
                 }
             }
 
