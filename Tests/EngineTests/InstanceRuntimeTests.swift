@@ -7,8 +7,13 @@ import Testing
 /// invariants, crashes).
 @Suite("Instance runtime, action by action")
 struct InstanceRuntimeTests {
-    typealias Runtime = InstanceRuntime<String>
-    typealias Action = InstanceAction<String>
+    typealias Runtime = InstanceRuntime
+    typealias Action = InstanceAction
+
+    /// Test clients are named; the runtime carries them as tokens.
+    static let names = ["setup", "a", "b", "p", "first", "second", "third"]
+    static func token(_ name: String) -> ClientToken { ClientToken(UInt64(names.firstIndex(of: name) ?? 99)) }
+    static func name(_ token: ClientToken) -> String { token.rawValue < UInt64(names.count) ? names[Int(token.rawValue)] : "?" }
 
     /// The stores, applied synchronously; what the runtime asked for and what it answered.
     struct Harness {
@@ -39,7 +44,7 @@ struct InstanceRuntimeTests {
                 case .call(let call, let machine): pending.append((call, machine))
                 case .sleep(_, let machine): sleeping.append(machine)
                 case .followUp(let call): _ = apply(call)
-                case .respond(let response, let client): answers[client] = response
+                case .respond(let response, let client): answers[InstanceRuntimeTests.name(client)] = response
                 case .note(let note): notes.append(note)
                 }
             }
@@ -60,7 +65,7 @@ struct InstanceRuntimeTests {
         }
 
         mutating func checkout(_ user: UserID, _ item: Int, as client: String) {
-            take(runtime.checkout(CheckoutRequest(user: user, item: ItemID(item)), for: client, now: now, random: &random))
+            take(runtime.checkout(CheckoutRequest(user: user, item: ItemID(item)), for: InstanceRuntimeTests.token(client), now: now, random: &random))
         }
     }
 
@@ -68,7 +73,7 @@ struct InstanceRuntimeTests {
     /// runtime starts and then resumes the checkout.
     static func ready() -> Harness {
         var h = Harness()
-        h.take(h.runtime.rebuild(for: "setup", now: h.now))
+        h.take(h.runtime.rebuild(for: Self.token("setup"), now: h.now))
         h.settle()
         return h
     }
@@ -93,7 +98,7 @@ struct InstanceRuntimeTests {
         h.checkout(Fixture.alice, 1, as: "a")
         h.settle()
         guard case .checkout(.held(let hold), _, _)? = h.answers["a"] else { Issue.record("held: \(h.answers)"); return }
-        h.take(h.runtime.purchase(hold.code, for: "p", now: h.now, random: &h.random))
+        h.take(h.runtime.purchase(hold.code, for: Self.token("p"), now: h.now, random: &h.random))
         #expect(h.notes.last == .committedOnGuess)
         guard case .hotCommit? = h.pending.first?.0 else { Issue.record("the purchase commits without reading: \(h.pending)"); return }
         h.settle()
@@ -120,12 +125,12 @@ struct InstanceRuntimeTests {
 
     @Test func oneReconcilePassAtATime() {
         var h = Self.ready()
-        h.take(h.runtime.reconcile(for: "first", now: h.now))
-        h.take(h.runtime.reconcile(for: "second", now: h.now))
+        h.take(h.runtime.reconcile(for: Self.token("first"), now: h.now))
+        h.take(h.runtime.reconcile(for: Self.token("second"), now: h.now))
         #expect(h.answers["second"] == .reconcileSkipped)
         h.settle()
         #expect(h.answers["first"] == .reconcile(.reconciled(0)))
-        h.take(h.runtime.reconcile(for: "third", now: h.now))
+        h.take(h.runtime.reconcile(for: Self.token("third"), now: h.now))
         h.settle()
         #expect(h.answers["third"] == .reconcile(.reconciled(0)))
     }

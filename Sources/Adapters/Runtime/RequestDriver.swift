@@ -15,7 +15,7 @@ public final class RequestDriver: Sendable {
     public let rules: SaleRules
     public let policy: ProtocolPolicy
     private let clock: @Sendable () -> Instant
-    private let runtime: Mutex<InstanceRuntime<ResponseSlot>>
+    private let runtime: Mutex<InstanceRuntime>
     private let onNote: @Sendable (InstanceNote) -> Void
 
     /// - Parameters:
@@ -66,16 +66,16 @@ public final class RequestDriver: Sendable {
 
     /// Starts what `begin` starts, and waits for its answer.
     private func ask(
-        _ begin: @escaping @Sendable (inout InstanceRuntime<ResponseSlot>, ResponseSlot, Instant) -> [InstanceAction<ResponseSlot>]
+        _ begin: (inout InstanceRuntime, ClientToken, Instant) -> [InstanceAction]
     ) async -> InstanceResponse {
         await withUnsafeContinuation { continuation in
-            let slot = ResponseSlot(continuation)
+            let token = ResponseSlot(continuation).token
             let now = clock()
-            carryOut(runtime.withLock { begin(&$0, slot, now) })
+            carryOut(runtime.withLock { begin(&$0, token, now) })
         }
     }
 
-    private func carryOut(_ actions: [InstanceAction<ResponseSlot>]) {
+    private func carryOut(_ actions: [InstanceAction]) {
         for action in actions {
             switch action {
             case .call(let call, let machine):
@@ -91,8 +91,8 @@ public final class RequestDriver: Sendable {
                 }
             case .followUp(let call):
                 stores.execute(call) { _ in }
-            case .respond(let response, let slot):
-                slot.continuation.resume(returning: response)
+            case .respond(let response, let token):
+                ResponseSlot.answer(token, with: response)
             case .note(let note):
                 onNote(note)
             }
@@ -100,11 +100,24 @@ public final class RequestDriver: Sendable {
     }
 }
 
-/// Where one caller waits for its answer. The runtime answers each client exactly once.
+/// Where one caller waits for its answer, carried through the runtime as a `ClientToken`: the
+/// slot's address, retained until the answer. The runtime answers each client exactly once (this
+/// process never calls `forgetEverything()`), so each slot is released exactly once.
 final class ResponseSlot: Sendable {
     let continuation: UnsafeContinuation<InstanceResponse, Never>
 
     init(_ continuation: UnsafeContinuation<InstanceResponse, Never>) {
         self.continuation = continuation
+    }
+
+    /// A token for this slot, which keeps it alive until `answer(_:with:)`.
+    var token: ClientToken {
+        ClientToken(UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque())))
+    }
+
+    /// Resumes the caller waiting on `token`, and releases its slot.
+    static func answer(_ token: ClientToken, with response: InstanceResponse) {
+        guard let pointer = UnsafeRawPointer(bitPattern: UInt(token.rawValue)) else { return }
+        Unmanaged<ResponseSlot>.fromOpaque(pointer).takeRetainedValue().continuation.resume(returning: response)
     }
 }

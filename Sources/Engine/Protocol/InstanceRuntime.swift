@@ -14,9 +14,14 @@
 /// - At most one reconcile pass runs at a time.
 ///
 /// A driver executes each `InstanceAction` and feeds back what came of it: `receive` for a call's
-/// reply, `wake` after a sleep. `Client` is whatever the driver needs to route an answer back to
-/// whoever asked (a continuation, a simulated request's number).
-public struct InstanceRuntime<Client: Sendable>: Sendable {
+/// reply, `wake` after a sleep. A `ClientToken` is whatever the driver needs to route an answer
+/// back to whoever asked (a continuation's address, a simulated request's number).
+///
+/// Not generic over the client on purpose: a generic type from another module runs unspecialized
+/// (every copy of a machine through value witnesses), which cost the server about 15 % of its CPU
+/// per checkout when this runtime was first written that way.
+public struct InstanceRuntime: Sendable {
+    public typealias Client = ClientToken
     /// Names one machine of this instance, for the duration of its run. Never reused, even across
     /// `forgetEverything()`, so a reply or a wake-up meant for a machine that is gone finds nothing.
     public typealias MachineID = Int
@@ -45,7 +50,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
     /// A checkout arrives at `now` (this instance's clock).
     /// - Parameter random: the source of its attempt id and code: the OS CSPRNG in production.
     public mutating func checkout(_ request: CheckoutRequest, for client: Client, now: Instant,
-                                  random: inout some RandomNumberGenerator) -> [InstanceAction<Client>] {
+                                  random: inout some RandomNumberGenerator) -> [InstanceAction] {
         let guess = cache.snapshot(for: CheckoutMachine.firstRead(for: request, now: now, rules: rules))
         let machine = CheckoutMachine(request: request, now: now, rules: rules, policy: policy, random: &random, guess: guess)
         return begin(.checkout(machine, client), guessed: guess != nil, now: now)
@@ -53,33 +58,33 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
 
     /// A purchase arrives at `now` (this instance's clock).
     public mutating func purchase(_ code: Code, for client: Client, now: Instant,
-                                  random: inout some RandomNumberGenerator) -> [InstanceAction<Client>] {
+                                  random: inout some RandomNumberGenerator) -> [InstanceAction] {
         let guess = cache.snapshot(for: PurchaseMachine.firstRead(for: code))
         let machine = PurchaseMachine(code: code, rules: rules, policy: policy, random: &random, guess: guess)
         return begin(.purchase(machine, client), guessed: guess != nil, now: now)
     }
 
     /// Starts a reconcile pass, unless one is running (then `client` is answered `.reconcileSkipped`).
-    public mutating func reconcile(for client: Client, now: Instant) -> [InstanceAction<Client>] {
+    public mutating func reconcile(for client: Client, now: Instant) -> [InstanceAction] {
         guard !reconciling else { return [.respond(.reconcileSkipped, to: client)] }
         reconciling = true
         return begin(.reconcile(ReconcileMachine(rules: rules, policy: policy), client), guessed: false, now: now)
     }
 
     /// Rebuilds the hot store (or joins the rebuild under way); `client` gets `.rebuild`.
-    public mutating func rebuild(for client: Client, now: Instant) -> [InstanceAction<Client>] {
-        var actions: [InstanceAction<Client>] = []
+    public mutating func rebuild(for client: Client, now: Instant) -> [InstanceAction] {
+        var actions: [InstanceAction] = []
         join(.client(client), now: now, into: &actions)
         return actions
     }
 
     /// The reply to the call machine `id` made last, received at `now`.
-    public mutating func receive(_ reply: StoreReply, for id: MachineID, now: Instant) -> [InstanceAction<Client>] {
+    public mutating func receive(_ reply: StoreReply, for id: MachineID, now: Instant) -> [InstanceAction] {
         // Machines are stepped in place (`machines[id]?…` mutates through the dictionary's storage):
         // copying one out and back would copy its arrays on every step.
         guard let call = machines[id]?.awaiting else { return [] }
         machines[id]?.awaiting = nil
-        var actions: [InstanceAction<Client>] = []
+        var actions: [InstanceAction] = []
         if call.isHot {
             // Only a read's reply carries the store's clock to compare with ours.
             let localTime: Instant? = if case .hotRead(.snapshot) = reply { now } else { nil }
@@ -95,9 +100,9 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
     }
 
     /// Machine `id` slept as asked; it carries on at `now`.
-    public mutating func wake(_ id: MachineID, now: Instant) -> [InstanceAction<Client>] {
+    public mutating func wake(_ id: MachineID, now: Instant) -> [InstanceAction] {
         guard machines[id] != nil else { return [] }
-        var actions: [InstanceAction<Client>] = []
+        var actions: [InstanceAction] = []
         resume(id, now: now, into: &actions)
         return actions
     }
@@ -132,24 +137,24 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
 
     // MARK: Stepping
 
-    private mutating func begin(_ machine: Running.Machine, guessed: Bool, now: Instant) -> [InstanceAction<Client>] {
+    private mutating func begin(_ machine: Running.Machine, guessed: Bool, now: Instant) -> [InstanceAction] {
         lastID += 1
         let id = lastID
         var running = Running(machine: machine)
         let step = running.machine.step(.start, now: now)
         if guessed, case .call(.hotCommit) = step { running.committingOnGuess = true }
         machines[id] = running
-        var actions: [InstanceAction<Client>] = running.committingOnGuess ? [.note(.committedOnGuess)] : []
+        var actions: [InstanceAction] = running.committingOnGuess ? [.note(.committedOnGuess)] : []
         carryOut(step, of: id, now: now, into: &actions)
         return actions
     }
 
-    private mutating func resume(_ id: MachineID, now: Instant, into actions: inout [InstanceAction<Client>]) {
+    private mutating func resume(_ id: MachineID, now: Instant, into actions: inout [InstanceAction]) {
         guard let step = machines[id]?.machine.step(.resume, now: now) else { return }
         carryOut(step, of: id, now: now, into: &actions)
     }
 
-    private mutating func carryOut(_ step: Running.Step, of id: MachineID, now: Instant, into actions: inout [InstanceAction<Client>]) {
+    private mutating func carryOut(_ step: Running.Step, of id: MachineID, now: Instant, into actions: inout [InstanceAction]) {
         switch step {
         case .call(let call):
             machines[id]?.awaiting = call
@@ -183,7 +188,7 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
         }
     }
 
-    private mutating func join(_ waiter: Waiter, now: Instant, into actions: inout [InstanceAction<Client>]) {
+    private mutating func join(_ waiter: Waiter, now: Instant, into actions: inout [InstanceAction]) {
         if rebuild != nil {
             rebuild?.waiters.append(waiter)
             return
@@ -298,16 +303,16 @@ public struct InstanceRuntime<Client: Sendable>: Sendable {
 }
 
 /// What an `InstanceRuntime` asks its driver to do.
-public enum InstanceAction<Client: Sendable>: Sendable {
+public enum InstanceAction: Sendable {
     /// Perform this store call; feed its reply (or its failure) to `receive(_:for:now:)`.
-    case call(StoreCall, machine: InstanceRuntime<Client>.MachineID)
+    case call(StoreCall, machine: InstanceRuntime.MachineID)
     /// Wait this long, then call `wake(_:now:)`.
-    case sleep(TimeSpan, machine: InstanceRuntime<Client>.MachineID)
+    case sleep(TimeSpan, machine: InstanceRuntime.MachineID)
     /// Perform this call and ignore its reply: tidying after an answer, which correctness never
     /// depends on.
     case followUp(StoreCall)
     /// Answer `client`.
-    case respond(InstanceResponse, to: Client)
+    case respond(InstanceResponse, to: ClientToken)
     /// Something worth counting happened (metrics, coverage).
     case note(InstanceNote)
 }
@@ -335,4 +340,11 @@ public enum InstanceNote: Hashable, Sendable {
     /// A machine met a state its protocol rules out, and answered as a failure
     /// (`CheckoutMachine.brokenInvariant`): a bug, to be reported loudly.
     case invariantBroken(String)
+}
+
+/// Who asked: an opaque number the driver chooses and the runtime hands back with the answer.
+public struct ClientToken: Hashable, Sendable {
+    public let rawValue: UInt64
+
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
 }

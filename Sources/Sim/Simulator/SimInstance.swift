@@ -10,7 +10,7 @@ struct SimInstance: Sendable {
     var clockOffset: TimeSpan
     var rng: SplitMix64
     /// The machines it runs, what it remembers of the hot store, its rebuild and reconcile pass.
-    var runtime: InstanceRuntime<SimCaller>
+    var runtime: InstanceRuntime
     /// While paused (stop-the-world, SIGSTOP, swapped out), the instance handles nothing: every
     /// event for it waits until then. Its clock keeps running.
     var pausedUntil: Instant?
@@ -34,10 +34,21 @@ struct SimInstance: Sendable {
     func localTime(_ trueTime: Instant) -> Instant { trueTime + clockOffset }
 }
 
-/// Whom an instance's runtime answers in the simulation.
+/// Whom an instance's runtime answers in the simulation (carried through it as a `ClientToken`).
 enum SimCaller: Sendable {
     /// A client's request (its index in `Simulation.requests`).
     case request(Int)
     /// The instance's own reconcile timer.
     case reconcileTimer
+
+    var token: ClientToken {
+        switch self {
+        case .request(let id): ClientToken(UInt64(id))
+        case .reconcileTimer: ClientToken(.max)
+        }
+    }
+
+    init(_ token: ClientToken) {
+        self = token.rawValue == .max ? .reconcileTimer : .request(Int(token.rawValue))
+    }
 }

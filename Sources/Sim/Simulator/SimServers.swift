@@ -22,18 +22,18 @@ extension Simulation {
         case .malformed(let checkout): isCheckout = checkout
         }
         var rng = draw(.requestRandomness, identity(ofRequest: id))
-        let actions: [InstanceAction<SimCaller>]
+        let actions: [InstanceAction]
         do throws(APIError) {
             if isCheckout {
                 let parsed = try CheckoutRequest.parse(query: request.query, rules: config.rules)
-                actions = instances[index].runtime.checkout(parsed, for: .request(id), now: local, random: &rng)
+                actions = instances[index].runtime.checkout(parsed, for: SimCaller.request(id).token, now: local, random: &rng)
             } else {
                 var code = try Code.parse(query: request.query)
                 if let bug = config.plantedBug {
                     code = bug.parsed(code, at: local, calendar: calendar)
                     if bug == .purchaseRetryNotIdempotent, durable.purchasesByCode[code] != nil { arrivedBought.insert(id) }
                 }
-                actions = instances[index].runtime.purchase(code, for: .request(id), now: local, random: &rng)
+                actions = instances[index].runtime.purchase(code, for: SimCaller.request(id).token, now: local, random: &rng)
             }
         } catch {
             mark("malformed_rejected")
@@ -45,7 +45,7 @@ extension Simulation {
 
     /// Executes what instance `index`'s runtime asked for: the simulator's counterpart of
     /// `RequestDriver.carryOut`.
-    mutating func carryOut(_ actions: [InstanceAction<SimCaller>], on index: Int) {
+    mutating func carryOut(_ actions: [InstanceAction], on index: Int) {
         if faultsActive, let (length, point) = instances[index].pauseAtNextStep {
             let commits = actions.contains { if case .call(.hotCommit, _) = $0 { true } else { false } }
             let responds = actions.contains { if case .respond = $0 { true } else { false } }
@@ -66,7 +66,7 @@ extension Simulation {
             switch action {
             case .call(let call, let machine):
                 if config.plantedBug == .ackBeforeDurable, case .durableWrite(.purchase(let purchase, _, _)) = call,
-                    case .request(let request)? = instances[index].runtime.client(of: machine)
+                    let token = instances[index].runtime.client(of: machine), case .request(let request) = SimCaller(token)
                 {
                     finished(.purchase(.purchased(purchase)), for: .request(request))  // answered before it is durable
                 }
@@ -75,8 +75,8 @@ extension Simulation {
                 queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: machine), at: now + span)
             case .followUp(let call):
                 issue(call, from: index, machine: nil)
-            case .respond(let response, let caller):
-                finished(response, for: caller)
+            case .respond(let response, let token):
+                finished(response, for: SimCaller(token))
             case .note(let note):
                 switch note {
                 case .committedOnGuess: mark("commit_on_guess")
@@ -130,7 +130,7 @@ extension Simulation {
         var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
         // Drawn from who made the call, so that removing anything else leaves these draws alone.
         var request: Int?
-        if let machine, case .request(let r)? = instances[index].runtime.client(of: machine) { request = r }
+        if let machine, let token = instances[index].runtime.client(of: machine), case .request(let r) = SimCaller(token) { request = r }
         let ordinal = request.map { requests[$0].calls } ?? id
         if let request { requests[request].calls += 1 }
         pending.identity = identity(ofCallFor: request, ordinal: ordinal, instance: index)
@@ -250,7 +250,7 @@ extension Simulation {
         guard now + Self.reconcileEvery <= end else { return }
         queue.schedule(.reconcileTick(instance: index), at: now + Self.reconcileEvery)
         guard instances[index].alive else { return }
-        carryOut(instances[index].runtime.reconcile(for: .reconcileTimer, now: instances[index].localTime(now)), on: index)
+        carryOut(instances[index].runtime.reconcile(for: SimCaller.reconcileTimer.token, now: instances[index].localTime(now)), on: index)
     }
 
     /// The instance's clock goes one to five allowances off, either way, for a while: a bad NTP

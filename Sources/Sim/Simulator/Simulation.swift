@@ -107,7 +107,7 @@ public struct Simulation: Sendable {
             var rng = root.fork()
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
             let rules = config.plantedBug?.instanceRules(config.rules) ?? config.rules
-            let runtime = InstanceRuntime<SimCaller>(rules: rules, policy: config.policy, seed: rng.next())
+            let runtime = InstanceRuntime(rules: rules, policy: config.policy, seed: rng.next())
             instances.append(SimInstance(clockOffset: offset, rng: rng, runtime: runtime))
         }
         for index in 0..<config.users {
