@@ -80,8 +80,11 @@ public final class RequestDriver: Sendable {
             switch action {
             case .call(let call, let machine):
                 stores.execute(call) { [self] reply in
+                    // The lock is held to hand the machine over and back, not while it decides.
                     let now = clock()
-                    carryOut(runtime.withLock { $0.receive(reply, for: machine, now: now) })
+                    guard var hand = runtime.withLock({ $0.take(machine, reply: reply, now: now) }) else { return }
+                    hand.step(reply, now: now)
+                    carryOut(runtime.withLock { $0.putBack(hand, now: now) })
                 }
             case .sleep(let span, let machine):
                 Task { [self] in

@@ -78,24 +78,41 @@ public struct InstanceRuntime: Sendable {
         return actions
     }
 
-    /// The reply to the call machine `id` made last, received at `now`.
+    /// The reply to the call machine `id` made last, received at `now`: `take`, `MachineInHand.step`
+    /// and `putBack` in one go.
     public mutating func receive(_ reply: StoreReply, for id: MachineID, now: Instant) -> [InstanceAction] {
-        // Machines are stepped in place (`machines[id]?…` mutates through the dictionary's storage):
-        // copying one out and back would copy its arrays on every step.
-        guard let call = machines[id]?.awaiting else { return [] }
-        machines[id]?.awaiting = nil
-        var actions: [InstanceAction] = []
+        guard var hand = take(id, reply: reply, now: now) else { return [] }
+        hand.step(reply, now: now)
+        return putBack(hand, now: now)
+    }
+
+    /// The first third of `receive`: learns what `reply` says of the hot store and hands over
+    /// machine `id`, or nil if it awaits no reply (it is gone, or the reply is a stray).
+    ///
+    /// The three parts exist for a driver whose runtime is shared between threads: it holds its lock
+    /// for `take` and `putBack` only, and steps the machine (the rules' decisions) outside it.
+    public mutating func take(_ id: MachineID, reply: StoreReply, now: Instant) -> MachineInHand? {
+        guard var running = machines.removeValue(forKey: id), let call = running.awaiting else { return nil }
+        running.awaiting = nil
+        var notes: [InstanceAction] = []
         if call.isHot {
             // Only a read's reply carries the store's clock to compare with ours.
             let localTime: Instant? = if case .hotRead(.snapshot) = reply { now } else { nil }
             cache.learn(call, reply, localTime: localTime)
         }
-        if machines[id]?.committingOnGuess == true {
-            machines[id]?.committingOnGuess = false
-            actions.append(.note(.guessResolved(committed: reply == .hotCommit(.committed))))
+        if running.committingOnGuess {
+            running.committingOnGuess = false
+            notes.append(.note(.guessResolved(committed: reply == .hotCommit(.committed))))
         }
-        guard let step = machines[id]?.machine.step(.reply(reply), now: now) else { return actions }
-        carryOut(step, of: id, now: now, into: &actions)
+        return MachineInHand(id: id, running: running, notes: notes)
+    }
+
+    /// The last third of `receive`: the stepped machine is back, and what it asked for is done.
+    public mutating func putBack(_ hand: MachineInHand, now: Instant) -> [InstanceAction] {
+        var actions = hand.notes
+        guard let step = hand.step else { return actions }
+        machines[hand.id] = hand.running
+        carryOut(step, of: hand.id, now: now, into: &actions)
         return actions
     }
 
@@ -202,6 +219,25 @@ public struct InstanceRuntime: Sendable {
         carryOut(step, of: id, now: now, into: &actions)
     }
 
+    /// A machine taken out of the runtime to be stepped (`take`, `putBack`).
+    public struct MachineInHand: Sendable {
+        let id: MachineID
+        fileprivate var running: Running
+        let notes: [InstanceAction]
+        fileprivate var step: Running.Step?
+
+        fileprivate init(id: MachineID, running: Running, notes: [InstanceAction]) {
+            self.id = id
+            self.running = running
+            self.notes = notes
+        }
+
+        /// Feeds the reply to the machine (the rules decide here).
+        public mutating func step(_ reply: StoreReply, now: Instant) {
+            step = running.machine.step(.reply(reply), now: now)
+        }
+    }
+
     /// Who waits for a rebuild.
     private enum Waiter: Sendable {
         case machine(MachineID)
@@ -209,7 +245,7 @@ public struct InstanceRuntime: Sendable {
     }
 
     /// A machine while it runs.
-    private struct Running: Sendable {
+    fileprivate struct Running: Sendable {
         var machine: Machine
         /// The call it made and awaits the reply to.
         var awaiting: StoreCall?
