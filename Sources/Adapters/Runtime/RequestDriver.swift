@@ -1,5 +1,4 @@
 import Engine
-import Synchronization
 
 /// Runs this process's `InstanceRuntime` against real (asynchronous) stores and real time: the
 /// production side of the very runtime the simulator drives. It executes actions and nothing
@@ -15,7 +14,7 @@ public final class RequestDriver: Sendable {
     public let rules: SaleRules
     public let policy: ProtocolPolicy
     private let clock: @Sendable () -> Instant
-    private let runtime: Mutex<InstanceRuntime>
+    private let runtime: AdaptiveLock<InstanceRuntime>
     private let onNote: @Sendable (InstanceNote) -> Void
 
     /// - Parameters:
@@ -30,21 +29,21 @@ public final class RequestDriver: Sendable {
         self.clock = clock
         self.onNote = onNote
         var seed = RequestRandom()
-        self.runtime = Mutex(InstanceRuntime(rules: rules, policy: policy, seed: seed.next()))
+        self.runtime = AdaptiveLock(InstanceRuntime(rules: rules, policy: policy, seed: seed.next()))
     }
 
     public func checkout(_ request: CheckoutRequest) async -> CheckoutResult {
+        var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG (drawn before the lock)
         guard case .checkout(let result, _, _) = await ask({ runtime, slot, now in
-            var random = RequestRandom()  // codes must be unguessable: the OS CSPRNG
-            return runtime.checkout(request, for: slot, now: now, random: &random)
+            runtime.checkout(request, for: slot, now: now, random: &random)
         }) else { return .unavailable }
         return result
     }
 
     public func purchase(_ code: Code) async -> PurchaseResult {
+        var random = RequestRandom()
         guard case .purchase(let result) = await ask({ runtime, slot, now in
-            var random = RequestRandom()
-            return runtime.purchase(code, for: slot, now: now, random: &random)
+            runtime.purchase(code, for: slot, now: now, random: &random)
         }) else { return .unavailable }
         return result
     }
