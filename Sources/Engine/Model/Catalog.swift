@@ -55,7 +55,7 @@ public struct Catalog: Sendable, Equatable {
                 shapes += "<rect x=\"\(x - r)\" y=\"\(y - r)\" width=\"\(2 * r)\" height=\"\(r + r / 2)\" rx=\"6\" fill=\"\(fill)\" fill-opacity=\"0.8\"/>"
             }
         }
-        let label = xmlEscape(name(sale: sale, item: item))
+        let label = XMLText.escape(name(sale: sale, item: item))
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="200" height="200" viewBox="0 0 200 200">\
             <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="\(background1)"/>\
@@ -64,19 +64,5 @@ public struct Catalog: Sendable, Equatable {
             <text x="100" y="190" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#fff">\(label)</text>\
             <text x="8" y="16" font-family="sans-serif" font-size="10" fill="#fff">#\(item.rawValue)</text></svg>
             """
-    }
-
-    private func xmlEscape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }
