@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// A value behind an adaptive pthread mutex: a contended lock spins briefly before it sleeps.

@@ -306,7 +306,7 @@ public struct InstanceRuntime: Sendable {
                     defer { self = .reconcile(m, client) }
                     return Step(Self.feed(&m, input, now)) { .reconcile($0) }
                 case .vacant:
-                    return .respond(.reconcileSkipped, followUp: nil)  // unreachable: only seen mid-step
+                    preconditionFailure("a machine stepped while it is being stepped")
                 }
             }
 

@@ -42,18 +42,8 @@ struct PartitionCheck {
     }
 
     func itemOps(_ operations: [HistoryOperation]) -> [TimedOperation<ItemSpecification.Op>] {
-        var users: [String: Int32] = [:]
-        var codes: [String: Int32] = [:]
-        func user(_ name: String) -> Int32 {
-            if let n = users[name] { return n }
-            users[name] = Int32(users.count)
-            return Int32(users.count - 1)
-        }
-        func code(_ text: String) -> Int32 {
-            if let n = codes[text] { return n }
-            codes[text] = Int32(codes.count)
-            return Int32(codes.count - 1)
-        }
+        let user = Numbering().number
+        let code = Numbering().number
         return operations.compactMap { op in
             let kind: ItemSpecification.Op.Kind
             switch (op.call, op.answer) {
@@ -72,12 +62,7 @@ struct PartitionCheck {
     }
 
     func userOps(_ operations: [HistoryOperation]) -> [TimedOperation<UserSpecification.Op>] {
-        var codes: [String: Int32] = [:]
-        func code(_ text: String) -> Int32 {
-            if let n = codes[text] { return n }
-            codes[text] = Int32(codes.count)
-            return Int32(codes.count - 1)
-        }
+        let code = Numbering().number
         return operations.compactMap { op in
             let kind: UserSpecification.Op.Kind
             switch (op.call, op.answer) {
@@ -164,5 +149,18 @@ struct PartitionCheck {
             }
             return op
         }
+    }
+}
+
+/// Numbers the users or codes of one partition 0, 1, 2… in order of first appearance, so the
+/// search's states hold small integers instead of strings.
+private final class Numbering {
+    private var numbers: [String: Int32] = [:]
+
+    func number(_ text: String) -> Int32 {
+        if let n = numbers[text] { return n }
+        let n = Int32(numbers.count)
+        numbers[text] = n
+        return n
     }
 }
