@@ -99,10 +99,10 @@ let package = Package(
         // refuses with a warning on every build; the shim includes <hiredis/hiredis.h> by path.
         .systemLibrary(name: "CHiredis", path: "Sources/Adapters/CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // Dedicated connection threads, job queues and batching, shared by both adapters.
-        .target(name: "AdapterSupport", dependencies: ["Engine", "Adapters"], path: "Sources/Adapters/Support", swiftSettings: strict),
+        .target(name: "AdapterSupport", dependencies: ["Engine", "StoreModel", "Adapters"], path: "Sources/Adapters/Support", swiftSettings: strict),
         .target(
             name: "PostgresAdapter",
-            dependencies: ["Engine", "Adapters", "AdapterSupport", "CLibPQ"],
+            dependencies: ["Engine", "StoreModel", "Adapters", "AdapterSupport", "CLibPQ"],
             path: "Sources/Adapters/Postgres",
             swiftSettings: strict
         ),

@@ -1,6 +1,7 @@
 import AdapterSupport
 import Adapters
 import Engine
+import StoreModel
 
 /// The durable store on PostgreSQL (through libpq): the semantics of `DurableStoreModel`, with
 /// group commit.
@@ -163,7 +164,7 @@ final class PostgresDriver: ConnectionDriver {
         }
         // A consistent order of inserts across batches, so two batches never wait on each other's
         // unique-index entries in opposite orders.
-        writes = writes.map { (order: Self.lockOrder($0.write), slot: $0) }.sorted { $0.order < $1.order }.map(\.slot)
+        writes = BatchRules.durableWriteOrder(writes.map(\.write)).map { writes[$0] }
 
         var groups: [[PGStatement]] = []
         if !writes.isEmpty { groups.append(Self.writeGroup(writes.map(\.write))) }
@@ -191,15 +192,6 @@ final class PostgresDriver: ConnectionDriver {
     }
 
     // MARK: Writes
-
-    /// The order in which a batch inserts its rows, the same in every batch, so that two batches
-    /// never wait on each other's unique-index entries in opposite orders.
-    static func lockOrder(_ write: DurableWrite) -> (Int, String, Int64, Int) {
-        switch write {
-        case .attempt(let attempt, _): (0, attempt.id.rawValue, 0, 0)
-        case .purchase(let purchase, _, _): (1, purchase.code.text, purchase.sale.rawValue, purchase.item.rawValue)
-        }
-    }
 
     /// The fence read `FOR SHARE`, then one multi-row insert per kind of write present (attempts
     /// first), each returning the keys it inserted.

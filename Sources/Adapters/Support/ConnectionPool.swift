@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Foundation
+import StoreModel
 import Synchronization
 
 /// One connection's worth of protocol, living on exactly one OS thread.
@@ -78,19 +79,9 @@ public final class ConnectionPool<Driver: ConnectionDriver>: Sendable {
     public func submit(_ request: Driver.Request, then complete: @escaping @Sendable (Result<Driver.Reply, StoreFailure>) -> Void) {
         let job = Job(request: request, deadline: ContinuousClock.now + settings.callTimeout, complete: complete)
         let me = UInt(pthread_self())
-        for worker in workers where worker.thread.load(ordering: .relaxed) == me {
-            worker.submit(job)
-            return
-        }
-        var worker = workers[0]
-        if workers.count > 1 {
-            var fewest = worker.queued
-            for candidate in workers.dropFirst() where fewest > 0 {
-                let queued = candidate.queued
-                if queued < fewest { (worker, fewest) = (candidate, queued) }
-            }
-        }
-        worker.submit(job)
+        let current = workers.firstIndex { $0.thread.load(ordering: .relaxed) == me }
+        let workers = self.workers
+        workers[BatchRules.connection(current: current, count: workers.count) { workers[$0].queued }].submit(job)
     }
 }
 
@@ -105,7 +96,7 @@ struct Job<Request: Sendable, Reply: Sendable>: Sendable {
 final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
     typealias J = Job<Driver.Request, Driver.Reply>
     private let condition = NSCondition()
-    private var jobs: [J] = []  // guarded by condition
+    private var jobs: ConnectionQueue<J>  // guarded by condition
     private var stopped = false  // guarded by condition
     private let maxBatch: Int
     /// The connection thread's `pthread_t` once it runs (0 before): lets a call made on this very
@@ -114,6 +105,7 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
 
     init(name: String, maxBatch: Int, makeDriver: @escaping @Sendable () -> Driver) {
         self.maxBatch = maxBatch
+        jobs = ConnectionQueue(maxBatch: maxBatch)
         let thread = Thread { [self] in
             self.thread.store(UInt(pthread_self()), ordering: .relaxed)
             Thread.current.name = name  // set from the thread itself, so top and perf show it
@@ -161,39 +153,26 @@ final class Worker<Driver: ConnectionDriver>: @unchecked Sendable {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
             if stopped {
-                let left = jobs
-                jobs.removeAll()
+                let left = jobs.removeAll()
                 condition.unlock()
                 for job in left { job.complete(.failure(.unavailable)) }
                 driver.close()
                 return
             }
-            if jobs.count <= maxBatch {
-                swap(&batch, &jobs)  // the common case: take the whole queue, leave an empty buffer
-            } else {
-                batch.append(contentsOf: jobs[..<maxBatch])
-                jobs.removeFirst(maxBatch)
-            }
+            jobs.takeBatch(into: &batch)
             condition.unlock()
 
             // A job that already waited past its deadline is not sent at all.
             let now = ContinuousClock.now
-            var deadline = now + .seconds(3600)
-            for job in batch {
-                if job.deadline <= now {
-                    job.complete(.failure(.timeout))
-                } else {
-                    live.append(job)
+            BatchRules.dropExpired(batch, into: &live, isExpired: { $0.deadline <= now }, expire: { $0.complete(.failure(.timeout)) })
+            batch.removeAll(keepingCapacity: true)
+            if !live.isEmpty {
+                var deadline = live[0].deadline
+                for job in live {
                     requests.append(job.request)
                     if job.deadline < deadline { deadline = job.deadline }
                 }
-            }
-            batch.removeAll(keepingCapacity: true)
-            if !live.isEmpty {
-                let results = driver.execute(requests, deadline: deadline)
-                for index in live.indices {
-                    live[index].complete(index < results.count ? results[index] : .failure(.unavailable))
-                }
+                BatchRules.fanOut(driver.execute(requests, deadline: deadline), to: live, missing: .failure(.unavailable)) { $0.complete($1) }
             }
             live.removeAll(keepingCapacity: true)
             requests.removeAll(keepingCapacity: true)

@@ -31,6 +31,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("skew-allowance-ms"), help: "Clock skew allowance, milliseconds (instances skew up to half).")
     var skewAllowanceMs: Int64?
     @Option(help: "Fault profile: none, default or heavy.") var faults: String?
+    @Option(help: "Connections each instance opens to each store (default 2).") var connections: Int?
+    @Option(name: .customLong("max-batch"), help: "The most calls a connection sends as one batch (default 8; the server's is 256).") var maxBatch: Int?
     @Option(name: .customLong("fault-fraction"), help: "Fraction of the run with faults on (the rest checks liveness).") var faultFraction: Double?
     @Option(help: "Switch off these kinds of fault, comma-separated: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).") var without: String?
     @Option(name: .customLong("fault-scale"), help: "Scale kinds of fault, e.g. crash=2,outage=0.5 (0 switches one off).") var faultScale: String?
@@ -100,6 +102,14 @@ struct Run: ParsableCommand {
         for kind in try withoutKinds() { config.faults.scale(kind, by: 0) }
         for (kind, factor) in try scales() { config.faults.scale(kind, by: factor) }
         if let faultFraction { config.faultFraction = faultFraction }
+        if let connections {
+            guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+            config.connectionsPerStore = connections
+        }
+        if let maxBatch {
+            guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+            config.maxBatch = maxBatch
+        }
         if let plantedBug { config.plantedBug = PlantedBug(rawValue: plantedBug) }
         config.stopAtFirstViolation = !keepGoing
         if let watch {

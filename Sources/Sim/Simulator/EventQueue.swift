@@ -10,10 +10,12 @@ enum Event: Sendable {
     case responseArrives(request: Int, response: SimResponse)
     /// The client stops waiting for a request.
     case clientTimeout(request: Int)
-    /// A store call reaches its store.
-    case storeReceives(call: Int)
-    /// A store's reply reaches the instance that called.
-    case replyArrives(call: Int, reply: StoreReply)
+    /// A batch of store calls reaches its store.
+    case batchReachesStore(batch: Int)
+    /// A store's replies to a batch reach the connection that sent it, in the order of its calls.
+    case batchReplyArrives(batch: Int, replies: [StoreReply])
+    /// The connection's deadline for a batch passes.
+    case batchGivesUp(batch: Int)
     /// The instance's timeout for a store call fires.
     case callTimeout(call: Int)
     /// A machine's back-off ends.
@@ -49,8 +51,9 @@ enum Event: Sendable {
         case .requestArrives: 2
         case .responseArrives: 3
         case .clientTimeout: 4
-        case .storeReceives: 5
-        case .replyArrives: 6
+        case .batchReachesStore: 5
+        case .batchReplyArrives: 6
+        case .batchGivesUp: 9
         case .callTimeout: 7
         case .wake: 8
         case .restart: 10
@@ -77,7 +80,8 @@ enum Event: Sendable {
         switch self {
         case .userActs(let u): UInt64(u)
         case .requestArrives(let r), .responseArrives(let r, _), .clientTimeout(let r): UInt64(r)
-        case .storeReceives(let c), .replyArrives(let c, _), .callTimeout(let c): UInt64(c)
+        case .batchReachesStore(let b), .batchReplyArrives(let b, _), .batchGivesUp(let b): UInt64(b)
+        case .callTimeout(let c): UInt64(c)
         case .wake(let i, _, let m): UInt64(i) << 32 | UInt64(m)
         case .restart(let i), .clockJump(let i), .reconcileTick(let i), .pause(let i), .clockGoesBad(let i), .clockRecovers(let i),
             .resume(let i):

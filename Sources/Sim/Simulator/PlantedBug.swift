@@ -49,4 +49,7 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// A checkout's refusal is written without the generation it was decided under: a refusal read
     /// from a Redis that serves another database (`sold_out`, `item_sold`) is answered.
     case unfencedRefusals = "unfenced-refusals"
+    /// A connection hands a batch's replies to the wrong calls: each call gets the reply of the call
+    /// queued after it (replies matched to the wrong request in a pipeline).
+    case batchRepliesMisrouted = "batch-replies-misrouted"
 }

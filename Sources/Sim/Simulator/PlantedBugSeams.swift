@@ -68,6 +68,13 @@ extension PlantedBug {
         }
     }
 
+    /// A batch's replies as the buggy connection hands them out: off by one position, as a pipeline
+    /// reader that skipped a reply (or a driver that sorted the replies and not the calls) would.
+    func fannedOut(_ replies: [StoreReply]) -> [StoreReply] {
+        guard self == .batchRepliesMisrouted, replies.count > 1 else { return replies }
+        return Array(replies.dropFirst()) + [replies[0]]
+    }
+
     /// A purchase's code as the buggy handler hands it to the engine.
     func parsed(_ code: Code, at now: Instant, calendar: SaleCalendar) -> Code {
         guard self == .purchaseUsesCurrentSale else { return code }

@@ -146,6 +146,12 @@ public struct SimConfig: Sendable, Equatable {
     public var watch: HotKey?
     /// Sample the run over time for the HTML report (`SimTimeline`).
     public var recordTimeline = false
+    /// Connections each instance opens to each store (the server's `PG_CONNECTIONS`,
+    /// `REDIS_CONNECTIONS`; default 2 there too).
+    public var connectionsPerStore = 2
+    /// The most calls one batch carries. The server sends up to 256; the simulator's default is small
+    /// so that full batches, and the queue left behind them, happen in ordinary runs.
+    public var maxBatch = 8
     /// Stop at the first violation (the default) or keep going to collect more.
     public var stopAtFirstViolation = true
 
@@ -180,6 +186,8 @@ public struct SimConfig: Sendable, Equatable {
             for kind in FaultKind.allCases { config.faults.scale(kind, by: pick([0, 0.5, 1, 1, 2])) }
         }
         config.faultFraction = pick([0.3, 0.5, 0.7])
+        config.connectionsPerStore = pick([1, 2, 2, 4])
+        config.maxBatch = pick([1, 4, 8, 8, 256])
         return config
     }
 }

@@ -11,6 +11,8 @@ struct SimInstance: Sendable {
     var rng: SplitMix64
     /// The machines it runs, what it remembers of the hot store, its rebuild and reconcile pass.
     var runtime: InstanceRuntime
+    /// Its connections to Redis and PostgreSQL (`SimConnections.swift`).
+    var pools: SimPools
     /// While paused (stop-the-world, SIGSTOP, swapped out), the instance handles nothing: every
     /// event for it waits until then. Its clock keeps running.
     var pausedUntil: Instant?

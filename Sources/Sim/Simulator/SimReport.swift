@@ -50,7 +50,7 @@ public struct SimReport: Sendable {
         return "swift run -c release sale-sim --seed \(c.seed) --users \(c.users) --instances \(c.instances) --sales \(c.sales) "
             + "--items \(c.rules.itemsPerSale) --limit \(c.rules.userLimit) --hold \(c.rules.holdTTL.microseconds / 1_000_000) "
             + "--sale-length \(c.rules.saleLength.microseconds / 1_000_000) --skew-allowance-ms \(c.rules.clockSkewAllowance.microseconds / 1_000) "
-            + "--faults \(c.faults.name) --fault-fraction \(c.faultFraction)"
+            + "--faults \(c.faults.name) --fault-fraction \(c.faultFraction) --connections \(c.connectionsPerStore) --max-batch \(c.maxBatch)"
             + (c.faults.scaleArgument.map { " --fault-scale \($0)" } ?? "")
             + (c.plantedBug.map { " --planted-bug \($0.rawValue)" } ?? "")
     }

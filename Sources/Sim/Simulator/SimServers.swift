@@ -127,7 +127,8 @@ extension Simulation {
         nextCall += 1
         let id = nextCall
         let call = config.plantedBug?.outgoing(call) ?? call
-        var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call)
+        let deadline = now + (call.isHot ? Self.hotTimeout : Self.durableTimeout)
+        var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call, deadline: deadline)
         // Drawn from who made the call, so that removing anything else leaves these draws alone.
         var request: Int?
         if let machine, let token = instances[index].runtime.client(of: machine), case .request(let r) = SimCaller(token) { request = r }
@@ -135,20 +136,8 @@ extension Simulation {
         if let request { requests[request].calls += 1 }
         pending.identity = identity(ofCallFor: request, ordinal: ordinal, instance: index)
         calls[id] = pending
-        let timeout = call.isHot ? Self.hotTimeout : Self.durableTimeout
-        var lost = draw(.lostOnTheWay, pending.identity)
-        var late = draw(.appliedLate, pending.identity)
-        if faultsActive && lost.chance(config.faults.lostOnTheWay) {
-            fault("call_lost_on_the_way")
-            calls[id]?.lostOnTheWay = true
-        } else if faultsActive && late.chance(config.faults.appliedLate) {
-            // Delayed past its timeout: it applies after the caller gave up on it, often after its retry.
-            fault("call_applied_late")
-            queue.schedule(.storeReceives(call: id), at: now + timeout + TimeSpan(microseconds: late.micros(1_000, timeout.microseconds * 4)))
-        } else {
-            queue.schedule(.storeReceives(call: id), at: now + storeDelay(draw(.toStore, pending.identity)))
-        }
-        queue.schedule(.callTimeout(call: id), at: now + timeout)
+        queue.schedule(.callTimeout(call: id), at: pending.deadline)
+        enqueue(id, hot: call.isHot, from: index)
     }
 
     /// The instance an event is for (or a store call comes from), when it is paused.
@@ -156,7 +145,8 @@ extension Simulation {
         let index: Int?
         switch event {
         case .requestArrives(let request): index = requests[request].instance
-        case .replyArrives(let call, _), .callTimeout(let call), .storeReceives(let call): index = calls[call]?.instance
+        case .callTimeout(let call): index = calls[call]?.instance
+        case .batchReachesStore(let batch), .batchReplyArrives(let batch, _), .batchGivesUp(let batch): index = batches[batch]?.connection.instance
         case .wake(let instance, _, _), .reconcileTick(let instance): index = instance
         default: index = nil
         }
@@ -211,7 +201,8 @@ extension Simulation {
     mutating func callTimedOut(_ id: Int) {
         guard var pending = calls[id], pending.waiting else { return }
         pending.waiting = false
-        // Not yet at the store: it may still arrive and apply, after the caller gave up on it.
+        // Not yet at the store: it may still arrive and apply (or be dropped from its queue), after
+        // the caller gave up on it.
         calls[id] = pending.received || pending.lostOnTheWay ? nil : pending
         mark("store_call_timed_out")
         deliver(.failed(.timeout), to: pending)
@@ -239,6 +230,7 @@ extension Simulation {
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()
+        dropConnections(of: index)
         queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
     }
 

@@ -5,43 +5,86 @@ import StoreModel
 /// semantics, plus faults: refusals, lost replies, latency spikes, outages and Redis
 /// restarting empty. The checker watches every transition.
 extension Simulation {
-    mutating func storeReceives(_ id: Int) {
-        guard let pending = calls[id] else { return }
-        calls[id]?.received = true
-        if !pending.waiting {
-            // The caller timed out on it already: it applies now, and its reply goes nowhere.
-            calls[id] = nil
-            mark("call_applied_after_its_timeout")
-            _ = apply(pending.call)
-            return
-        }
-        let call = pending.call
-        if let watch = config.watch, Self.touches(call, watch) {
-            tell("store receives call \(id) from instance \(pending.instance): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
-        }
-        let cutOff = partitioned.contains(Partition(instance: pending.instance, hot: call.isHot))
-        if cutOff { mark(call.isHot ? "partitioned_from_redis" : "partitioned_from_postgres") }
-        let down = (call.isHot ? hotDown : durableDown) || cutOff
-        var transient = draw(.transientError, pending.identity)
-        if down || (faultsActive && transient.chance(config.faults.transientError)) {
-            fault(down ? "store_down_refusal" : "transient_error")
-            queue.schedule(.replyArrives(call: id, reply: .failed(.unavailable)), at: now + storeDelay(draw(.fromStore, pending.identity)))
-            return
-        }
-        let reply = apply(call)
-        var lost = draw(.replyLost, pending.identity)
-        if faultsActive && lost.chance(config.faults.lostReply) {
+    /// A batch reaches its store. Redis runs a pipeline's scripts one after the other; PostgreSQL runs
+    /// the writes of a batch as one transaction, in its lock order, then the queries. A store that is
+    /// down (or cut off) refuses the batch; a transient error refuses one call; a connection that
+    /// breaks mid-batch leaves some calls applied and some replies unread (`lost-reply`).
+    mutating func batchReachesStore(_ id: Int) {
+        guard var batch = batches[id] else { return }
+        let isHot = batch.connection.hot
+        let cutOff = partitioned.contains(Partition(instance: batch.connection.instance, hot: isHot))
+        if cutOff { mark(isHot ? "partitioned_from_redis" : "partitioned_from_postgres") }
+        let down = (isHot ? hotDown : durableDown) || cutOff
+        if down { fault("store_down_refusal") }
+        var replies = [StoreReply](repeating: .failed(.unavailable), count: batch.calls.count)
+        // How far the store gets, and how many replies the connection reads before it breaks.
+        var applies = batch.calls.count
+        var answered = batch.calls.count
+        var lost = draw(.replyLost, batch.identity)
+        if !down && faultsActive && lost.chance(config.faults.lostReply) {
             fault("reply_lost")
-            mark(call.isHot ? "hot_applied_reply_lost" : "durable_applied_reply_lost")
+            if isHot {
+                applies = lost.int(0...batch.calls.count)
+                answered = lost.int(0...applies)
+            } else {
+                applies = lost.chance(0.5) ? batch.calls.count : 0  // the commit happened, or not
+                answered = 0
+            }
+            if applies == batch.calls.count && answered == 0 { mark(isHot ? "hot_applied_reply_lost" : "durable_applied_reply_lost") }
+            if applies > 0 && applies < batch.calls.count { mark("batch_cut_partly_applied") }
+            if answered > 0 && answered < batch.calls.count { mark("batch_cut_partly_answered") }
+        }
+        if !down {
+            for (step, position) in executionOrder(of: batch).enumerated() {
+                if step < applies { replies[position] = receive(batch.calls[position]) } else { calls[batch.calls[position]]?.lostOnTheWay = true }
+            }
+        }
+        for position in answered..<batch.calls.count { replies[position] = .failed(.timeout) }
+        guard answered > 0 || down else {
+            // Nothing comes back: the connection waits out its deadline.
+            batch.storeDone = true
+            batches[id] = batch.abandoned ? nil : batch
             return
         }
-        var delay = storeDelay(draw(.fromStore, pending.identity))
-        var spike = draw(.latencySpike, pending.identity)
+        var delay = storeDelay(draw(.fromStore, batch.identity))
+        var spike = draw(.latencySpike, batch.identity)
         if faultsActive && spike.chance(config.faults.latencySpike) {
             fault("latency_spike")
             delay = delay + .milliseconds(spike.micros(20, 400))
         }
-        queue.schedule(.replyArrives(call: id, reply: reply), at: now + delay)
+        queue.schedule(.batchReplyArrives(batch: id, replies: replies), at: now + delay)
+    }
+
+    /// The order the store runs a batch's calls in, as positions in the batch.
+    func executionOrder(of batch: SimBatch) -> [Int] {
+        guard !batch.connection.hot else { return Array(batch.calls.indices) }
+        var writes: [(position: Int, write: DurableWrite)] = []
+        var others: [Int] = []
+        for (position, id) in batch.calls.enumerated() {
+            if case .durableWrite(let write)? = calls[id]?.call { writes.append((position, write)) } else { others.append(position) }
+        }
+        return BatchRules.durableWriteOrder(writes.map(\.write)).map { writes[$0].position } + others
+    }
+
+    /// The store runs call `id` of a batch: refused by a transient error, or applied.
+    mutating func receive(_ id: Int) -> StoreReply {
+        guard let pending = calls[id] else { return .failed(.unavailable) }
+        calls[id]?.received = true
+        let call = pending.call
+        if let watch = config.watch, Self.touches(call, watch) {
+            tell("store receives call \(id) from instance \(pending.instance): \(call) (hot gen \(String(describing: hot.generation)), durable gen \(durable.generation), hot record \(hot.record(watch)))")
+        }
+        var transient = draw(.transientError, pending.identity)
+        if faultsActive && transient.chance(config.faults.transientError) {
+            fault("transient_error")
+            return .failed(.unavailable)
+        }
+        if !pending.waiting {
+            // The caller timed out on it already: it applies now, and its reply goes nowhere.
+            calls[id] = nil
+            mark("call_applied_after_its_timeout")
+        }
+        return apply(call)
     }
 
     static func touches(_ call: StoreCall, _ key: HotKey) -> Bool {

@@ -53,6 +53,11 @@ public struct Simulation: Sendable {
 
     var calls: [Int: PendingCall] = [:]
     var nextCall = 0
+    /// Calls sent together on a connection (`SimConnections.swift`).
+    var batches: [Int: SimBatch] = [:]
+    var nextBatch = 0
+    /// The connection whose replies are being handed out: a call made meanwhile queues on it.
+    var currentConnection: ConnectionAddress?
 
     var rngFaults: SplitMix64
 
@@ -72,10 +77,12 @@ public struct Simulation: Sendable {
         /// nil for fire-and-forget follow-ups.
         let machine: Int?
         let call: StoreCall
+        /// When the caller stops waiting for it.
+        var deadline: Instant
         var waiting = true
         /// The store has applied it (or refused it).
         var received = false
-        /// It never reaches the store.
+        /// It never reaches the store (its batch was lost on the way).
         var lostOnTheWay = false
         /// Its stable identity, from which its faults and delays are drawn (`StableDraws.swift`).
         var identity: UInt64 = 0
@@ -108,7 +115,8 @@ public struct Simulation: Sendable {
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
             let rules = config.plantedBug?.instanceRules(config.rules) ?? config.rules
             let runtime = InstanceRuntime(rules: rules, policy: config.policy, seed: rng.next())
-            instances.append(SimInstance(clockOffset: offset, rng: rng, runtime: runtime))
+            let pools = SimPools(connections: config.connectionsPerStore, maxBatch: config.maxBatch)
+            instances.append(SimInstance(clockOffset: offset, rng: rng, runtime: runtime, pools: pools))
         }
         for index in 0..<config.users {
             var rng = root.fork()
@@ -199,8 +207,9 @@ public struct Simulation: Sendable {
         case .requestArrives(let request): requestArrives(request)
         case .responseArrives(let request, let response): responseArrives(request, response)
         case .clientTimeout(let request): clientTimeout(request)
-        case .storeReceives(let call): storeReceives(call)
-        case .replyArrives(let call, let reply): replyArrives(call, reply)
+        case .batchReachesStore(let batch): batchReachesStore(batch)
+        case .batchReplyArrives(let batch, let replies): batchReplyArrives(batch, replies)
+        case .batchGivesUp(let batch): batchGivesUp(batch)
         case .callTimeout(let call): callTimedOut(call)
         case .wake(let instance, let incarnation, let machine):
             guard instances[instance].alive, instances[instance].incarnation == incarnation else { return }

@@ -8,7 +8,7 @@ extension TraceHash {
     mutating func mixContents(of event: Event) {
         switch event {
         case .responseArrives(_, let response): mix(response)
-        case .replyArrives(_, let reply): mix(reply)
+        case .batchReplyArrives(_, let replies): for reply in replies { mix(reply) }
         default: break
         }
     }
