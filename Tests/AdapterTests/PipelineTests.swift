@@ -1,7 +1,7 @@
 import AdapterSupport
 import Adapters
 import Engine
-import RedisAdapter
+@testable import RedisAdapter
 import Testing
 
 /// Replies matched to their calls when many calls share one pipeline: the real Redis, one
@@ -55,5 +55,38 @@ extension LiveStoreTests {
         for item in items {
             #expect(verdicts[item] == (item.rawValue % 2 == 0 ? .conflict : .committed), "item \(item.rawValue)")
         }
+    }
+
+    @Test("Consecutive commits of a batch travel as one COMMIT script call and each gets its own verdict")
+    func foldedCommitsAreOneScriptCall() async throws {
+        let store = try await LiveStores.freshRedis(clock: { HotGenerator.storeTime })
+        defer { store.shutdown() }
+        let sale = SaleID(9)
+        let generation = Generation(3)
+        #expect(try await store.install(HotInstall(generation: generation, records: [:], sets: [:])) == .installed)
+        let url = try #require(LiveStores.redisURL)
+        let endpoint = try #require(RedisEndpoint.parse(url))
+        let driver = RedisDriver(endpoint: endpoint, connectTimeout: .seconds(2), scripts: LuaScripts.all)
+        defer { driver.close() }
+        // One commit's arguments as RedisHotStore builds them: an empty item record written at version 1.
+        func commit(_ item: Int, guardedAt version: UInt64) -> RedisRequest {
+            let key = HotKey.item(sale, ItemID(item)).description
+            let section = [String(generation.rawValue), "60", "", "", "", "1", key, String(version), "1", key, "\(version + 1)|", "0", "0"]
+            return .script(LuaScripts.commit, keys: ["\(store.keyPrefix):gen"], args: ["\(store.keyPrefix):g", "1", String(section.count)] + section)
+        }
+        func evalshaCalls() -> Int {
+            guard case .success(.string(let info)) = driver.execute([.command(["INFO", "commandstats"])], deadline: .now + .seconds(2))[0],
+                let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        _ = driver.execute([.command(["PING"])], deadline: .now + .seconds(2))  // connected, scripts loaded
+        let before = evalshaCalls()
+        let replies = driver.execute([commit(1, guardedAt: 0), commit(2, guardedAt: 5), commit(1, guardedAt: 0), commit(3, guardedAt: 0)],
+                                     deadline: .now + .seconds(2))
+        #expect(evalshaCalls() - before == 1, "four commits, one script call")
+        let verdicts = replies.map { $0.flatMap(RedisHotStore.decodeCommit) }
+        #expect(verdicts == [.success(.committed), .success(.conflict), .success(.conflict), .success(.committed)])
     }
 }

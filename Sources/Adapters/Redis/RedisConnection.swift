@@ -112,15 +112,16 @@ final class RedisDriver: ConnectionDriver {
             close()
             return batch.map { _ in .failure(.timeout) }
         }
-        var results = exchange(batch.map(argv))
+        let (requests, spans) = CommitBatching.fold(batch)
+        var results = exchange(requests.map(argv))
         // A script the server forgot (SCRIPT FLUSH): run it with EVAL, which also caches it again.
-        for (index, request) in batch.enumerated() {
+        for (index, request) in requests.enumerated() {
             guard case .success(.error(let message)) = results[index], message.hasPrefix("NOSCRIPT"),
                 case .script(let script, let keys, let args) = request
             else { continue }
             results[index] = exchange([["EVAL", script.source, String(keys.count)] + keys + [serverID] + args])[0]
         }
-        return results
+        return CommitBatching.unfold(results, spans: spans)
     }
 
     private func argv(_ request: RedisRequest) -> [String] {

@@ -130,34 +130,40 @@ public final class RedisHotStore: StorePort {
     }
 
     private func commit(_ commit: HotCommit, then complete: @escaping ResultCompletion<HotCommitReply>) {
-        var args = [namespacePrefix, String(commit.generation.rawValue), String(recordTTLSeconds),
-                    commit.deadline.map { String($0.microseconds) } ?? "", commit.validFrom.map { String($0.microseconds) } ?? "",
-                    commit.deadline == nil && commit.validFrom == nil ? "" : clockArgument,
-                    String(commit.guards.count)]
+        // One commit's section of the COMMIT script's arguments (`LuaScripts.commit`), behind the
+        // prefix, a count of one and the section's length: the connection may send it together with
+        // the commits queued beside it, in one script (`CommitBatching`).
+        var section = [String(commit.generation.rawValue), String(recordTTLSeconds),
+                       commit.deadline.map { String($0.microseconds) } ?? "", commit.validFrom.map { String($0.microseconds) } ?? "",
+                       commit.deadline == nil && commit.validFrom == nil ? "" : clockArgument,
+                       String(commit.guards.count)]
         for (key, version) in commit.guards {
-            args.append(key.description)
-            args.append(String(version))
+            section.append(key.description)
+            section.append(String(version))
         }
-        args.append(String(commit.puts.count))
+        section.append(String(commit.puts.count))
         for (key, value) in commit.puts {
             guard let guarded = commit.guards[key] else {
                 adapterLog("redis: refusing a commit with an unguarded put of \(key)")
                 return complete(.failure(.unavailable))
             }
-            args.append(key.description)
-            args.append(HotValueCodec.encode(version: guarded + 1, value: value))
+            section.append(key.description)
+            section.append(HotValueCodec.encode(version: guarded + 1, value: value))
         }
-        Self.appendSets(commit.setAdds, to: &args)
-        Self.appendSets(commit.setRemoves, to: &args)
-        run(LuaScripts.commit, args: args) { result in complete(result.flatMap(Self.decodeCommit)) }
+        Self.appendSets(commit.setAdds, to: &section)
+        Self.appendSets(commit.setRemoves, to: &section)
+        run(LuaScripts.commit, args: [namespacePrefix, "1", String(section.count)] + section) { result in
+            complete(result.flatMap(Self.decodeCommit))
+        }
     }
 
+    /// The COMMIT script's answer to one commit: a list of one verdict.
     static func decodeCommit(_ reply: RedisValue) -> Result<HotCommitReply, StoreFailure> {
         switch reply {
-        case .string("committed"): return .success(.committed)
-        case .string("conflict"): return .success(.conflict)
-        case .string("fenced"): return .success(.fenced)
-        case .string("expired"): return .success(.expired)
+        case .array([.string("committed")]): return .success(.committed)
+        case .array([.string("conflict")]): return .success(.conflict)
+        case .array([.string("fenced")]): return .success(.fenced)
+        case .array([.string("expired")]): return .success(.expired)
         case let other:
             adapterLog("redis: unexpected COMMIT reply \(other)")
             return .failure(.unavailable)
@@ -283,43 +289,61 @@ enum LuaScripts {
         end
         """
 
-    /// ARGV: run_id, prefix, generation, ttl, deadline and valid-from ('' = none), the store time
-    /// ('' = Redis's `TIME`), then the guards, puts, set additions and set removals. Checks the
-    /// generation, then every guard, then the time window, and only then writes.
+    /// ARGV: run_id, prefix, the number of commits, then for each commit the length of its section
+    /// and the section: generation, ttl, deadline and valid-from ('' = none), the store time ('' =
+    /// Redis's `TIME`), then the guards, puts, set additions and set removals. Each commit checks the
+    /// generation, then every guard, then the time window, and only then writes; the commits run one
+    /// after the other, as the same number of single-commit scripts would (`CommitBatching` sends a
+    /// connection's queued commits as one call: the generation, the server's identity and the clock
+    /// are read once for all of them). Answers one verdict per commit.
     static let commit = RedisScript(name: "COMMIT", source: """
         \(servedGeneration)
-        if (not gen) or gen ~= ARGV[3] then return 'fenced' end
-        local p = ARGV[2] .. gen .. ':'
-        local ttl = tonumber(ARGV[4])
-        local i = 8
-        local n = tonumber(ARGV[i]); i = i + 1
-        for k = 1, n do
-          local v = redis.call('GET', p .. ARGV[i])
-          local version = '0'
-          if v then version = string.match(v, '^(%d+)|') or 'corrupt' end
-          if version ~= ARGV[i + 1] then return 'conflict' end
-          i = i + 2
-        end
-        if ARGV[5] ~= '' or ARGV[6] ~= '' then
-          local now
-          if ARGV[7] ~= '' then now = tonumber(ARGV[7])
-          else
-            local t = redis.call('TIME')
-            now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local clock
+        local function commitAt(i)
+          if (not gen) or gen ~= ARGV[i] then return 'fenced' end
+          local p = ARGV[2] .. gen .. ':'
+          local ttl = tonumber(ARGV[i + 1])
+          local deadline, validFrom, storeTime = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+          i = i + 5
+          local n = tonumber(ARGV[i]); i = i + 1
+          for k = 1, n do
+            local v = redis.call('GET', p .. ARGV[i])
+            local version = '0'
+            if v then version = string.match(v, '^(%d+)|') or 'corrupt' end
+            if version ~= ARGV[i + 1] then return 'conflict' end
+            i = i + 2
           end
-          if ARGV[5] ~= '' and now >= tonumber(ARGV[5]) then return 'expired' end
-          if ARGV[6] ~= '' and now < tonumber(ARGV[6]) then return 'expired' end
+          if deadline ~= '' or validFrom ~= '' then
+            local now
+            if storeTime ~= '' then now = tonumber(storeTime)
+            else
+              if not clock then
+                local t = redis.call('TIME')
+                clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+              end
+              now = clock
+            end
+            if deadline ~= '' and now >= tonumber(deadline) then return 'expired' end
+            if validFrom ~= '' and now < tonumber(validFrom) then return 'expired' end
+          end
+          n = tonumber(ARGV[i]); i = i + 1
+          for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
+          \(addToSets)
+          n = tonumber(ARGV[i]); i = i + 1
+          for k = 1, n do
+            local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+            if m > 0 then redis.call('SREM', key, unpack(ARGV, i, i + m - 1)) end
+            i = i + m
+          end
+          return 'committed'
         end
-        n = tonumber(ARGV[i]); i = i + 1
-        for k = 1, n do redis.call('SET', p .. ARGV[i], ARGV[i + 1], 'EX', ttl); i = i + 2 end
-        \(addToSets)
-        n = tonumber(ARGV[i]); i = i + 1
-        for k = 1, n do
-          local key, m = p .. ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
-          if m > 0 then redis.call('SREM', key, unpack(ARGV, i, i + m - 1)) end
-          i = i + m
+        local verdicts = {}
+        local i = 4
+        for c = 1, tonumber(ARGV[3]) do
+          verdicts[c] = commitAt(i + 1)
+          i = i + 1 + tonumber(ARGV[i])
         end
-        return 'committed'
+        return verdicts
         """)
 
     /// ARGV: run_id, prefix, new generation, ttl, flip (1 on the last chunk), chunk index, chunk
