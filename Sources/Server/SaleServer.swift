@@ -87,7 +87,7 @@ struct SaleServerCommand: AsyncParsableCommand {
             throw ExitCode(78)  // EX_CONFIG
         }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = LazyMetadataLogHandler(label: label)
             handler.logLevel = config.logLevel
             return handler
         }
