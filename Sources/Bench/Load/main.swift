@@ -17,6 +17,7 @@
 //            each request's intended send time (OpenLoopScheduler.swift, LatencyRecorder.swift).
 //   hot      each connection is one buyer (h<i>) racing for items 1..<hot-items> only: checkout
 //            one not known to be sold, purchase it when held; stops once every one is known sold.
+import ArgumentParser
 import Foundation
 import Histogram
 import NIOCore
@@ -25,87 +26,47 @@ import NIOPosix
 
 // MARK: - Options
 
-enum Scenario: String {
+enum Scenario: String, CaseIterable, ExpressibleByArgument {
     case sellout, flood, hot
 }
 
-struct Options: Sendable {
-    var host = "127.0.0.1"
-    var port = 8032
-    var connections = 1000
-    var scenario = Scenario.flood
-    var duration = 10.0
-    var items = 10_000
-    var hotItems = 10
-    var users = 1_000_000
-    var userLimit = 10
-    var threads = 1
-    var out: String?
-    var label: String?
-    var requestTimeout = 30.0
-    var maxSeconds = 300.0
-    var connectWave = 100
-    /// Requests per second on a fixed timetable (open loop, flood only); nil: closed loop.
+/// The command line of `sale-load` (swift-argument-parser, like every other command of the package).
+struct Options: ParsableCommand, Sendable {
+    static let configuration = CommandConfiguration(
+        commandName: "sale-load", abstract: "Loads a sale-server with one of three scenarios and reports latency and throughput.")
+
+    @Option(help: "The shape of the load (described at the top of main.swift).") var scenario = Scenario.flood
+    @Option(help: "The server's address.") var host = "127.0.0.1"
+    @Option(help: "The server's port.") var port = 8032
+    @Option(help: "Keep-alive connections (one buyer each in sellout and hot).") var connections = 1000
+    @Option(help: "Seconds of the flood.") var duration = 10.0
+    @Option(help: "Items of the sale (sellout, flood).") var items = 10_000
+    @Option(help: "Items 1...N the hot scenario races for.") var hotItems = 10
+    @Option(help: "Users u1...uN of the flood.") var users = 1_000_000
+    @Option(help: "Items one buyer stops at (sellout, hot).") var userLimit = 10
+    @Option(help: "Event-loop threads.") var threads = 1
+    @Option(help: "Write the result as JSON here.") var out: String?
+    @Option(help: "The result's name (default: the scenario).") var label: String?
+    @Option(help: "Seconds before a request without an answer is abandoned.") var requestTimeout = 30.0
+    @Option(help: "Seconds before the whole run is cut.") var maxSeconds = 300.0
+    @Option(help: "Connections opened at once while connecting.") var connectWave = 100
+    @Option(help: "Flood only: open loop at R requests/s for --duration, latency from the intended send time.")
     var rate: Double?
-    /// Write every request and answer as a history (HistoryRecording.swift).
-    var history: String?
+    @Option(help: "Write every request and answer as a history (docs/histories.md) here.") var history: String?
 
-    static let usage = """
-        usage: sale-load --scenario sellout|flood|hot [--host 127.0.0.1] [--port 8032] [--connections 1000]
-                         [--duration 10] [--items 10000] [--hot-items 10] [--users 1000000] [--user-limit 10]
-                         [--threads 1] [--out result.json] [--label name] [--request-timeout 30] [--max-seconds 300]
-                         [--rate R  (flood only: open loop at R requests/s for --duration, latency from the intended send)]
-                         [--history history.jsonl]
-        """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var iterator = arguments.makeIterator()
-        func fail(_ message: String) -> Never {
-            FileHandle.standardError.write(Data("sale-load: \(message)\n\(usage)\n".utf8))
-            exit(2)
+    func validate() throws {
+        for (name, value) in [
+            ("--port", port), ("--connections", connections), ("--items", items), ("--hot-items", hotItems), ("--users", users),
+            ("--user-limit", userLimit), ("--threads", threads), ("--connect-wave", connectWave),
+        ] where value <= 0 {
+            throw ValidationError("\(name) must be a positive integer")
         }
-        func value(_ name: String) -> String {
-            guard let value = iterator.next() else { fail("\(name) needs a value") }
-            return value
+        for (name, value) in [("--duration", duration), ("--request-timeout", requestTimeout), ("--max-seconds", maxSeconds)]
+        where !(value > 0) {
+            throw ValidationError("\(name) must be a positive number")
         }
-        func int(_ name: String) -> Int {
-            guard let number = Int(value(name)), number > 0 else { fail("\(name) must be a positive integer") }
-            return number
-        }
-        func double(_ name: String) -> Double {
-            guard let number = Double(value(name)), number > 0 else { fail("\(name) must be a positive number") }
-            return number
-        }
-        while let argument = iterator.next() {
-            switch argument {
-            case "--host": options.host = value(argument)
-            case "--port": options.port = int(argument)
-            case "--connections": options.connections = int(argument)
-            case "--scenario":
-                guard let scenario = Scenario(rawValue: value(argument)) else { fail("unknown scenario") }
-                options.scenario = scenario
-            case "--duration": options.duration = double(argument)
-            case "--items": options.items = int(argument)
-            case "--hot-items": options.hotItems = int(argument)
-            case "--users": options.users = int(argument)
-            case "--user-limit": options.userLimit = int(argument)
-            case "--threads": options.threads = int(argument)
-            case "--out": options.out = value(argument)
-            case "--label": options.label = value(argument)
-            case "--request-timeout": options.requestTimeout = double(argument)
-            case "--max-seconds": options.maxSeconds = double(argument)
-            case "--connect-wave": options.connectWave = int(argument)
-            case "--rate": options.rate = double(argument)
-            case "--history": options.history = value(argument)
-            case "-h", "--help":
-                print(usage)
-                exit(0)
-            default: fail("unknown argument \(argument)")
-            }
-        }
-        if options.rate != nil && options.scenario != .flood { fail("--rate is for the flood scenario") }
-        return options
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be a positive number") }
+        if rate != nil && scenario != .flood { throw ValidationError("--rate is for the flood scenario") }
     }
 }
 
@@ -602,7 +563,7 @@ func run(_ options: Options) async throws {
     print(lines.joined(separator: "\n"))
 }
 
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let options = Options.parseOrExit()
 do {
     try await run(options)
 } catch {
