@@ -58,9 +58,6 @@ struct ServerSetting: Sendable {
         }
     }
 
-    /// `--port`, or the variable for an environment-only setting.
-    var flagName: String { flag.map { "--\($0)" } ?? variable }
-
     /// Sets this setting in `config` from `text`, given as `source` (its flag or its variable).
     /// - Throws: `ConfigurationError` naming `source` and the bad text.
     func apply(_ text: String, from source: String, to config: inout ServerConfiguration) throws(ConfigurationError) {
