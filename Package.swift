@@ -47,7 +47,9 @@ let package = Package(
         .target(name: "Adapters", dependencies: ["Engine", "StoreModel"], path: "Sources/Adapters/Runtime", swiftSettings: strict),
         // Client-visible histories and their linearizability checker (docs/histories.md): standard library only.
         .target(name: "History", path: "Sources/History/Checker", swiftSettings: fast),
-        .executableTarget(name: "SaleHistoryCheck", dependencies: ["History"], path: "Sources/History/CLI", swiftSettings: strict),
+        .executableTarget(
+            name: "SaleHistoryCheck", dependencies: ["History", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/History/CLI", swiftSettings: strict),
         // The deterministic simulator.
         .target(
             name: "Simulator",
@@ -114,7 +116,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "AdapterBench",
-            dependencies: ["Engine", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter"],
+            dependencies: [
+                "Engine", "Adapters", "AdapterSupport", "PostgresAdapter", "RedisAdapter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/Adapters/Bench",
             swiftSettings: strict
         ),
@@ -130,6 +135,7 @@ let package = Package(
             name: "SaleLoad",
             dependencies: [
                 "History",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -143,6 +149,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Bench/Noop",
             swiftSettings: strict

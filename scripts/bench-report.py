@@ -13,6 +13,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drilllib import verifier  # noqa: E402  (the post-checks, shared with the crash drill)
+
 run, out_json, chart = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
@@ -119,13 +122,7 @@ lines = []
 if sellout:
     pg = (text("sellout-pg.txt") or "0|0|0").split("|")
     sale = json.loads(text("sellout-sale.json") or "{}")
-    sold = sale.get("items", {}).get("sold")
-    total = sale.get("items", {}).get("total")
-    check = {
-        "purchases_acknowledged": sellout["purchases"], "pg_purchases": int(pg[0]), "pg_distinct_items": int(pg[1]),
-        "get_sale_sold": sold, "get_sale_total": total,
-    }
-    check["ok"] = (int(pg[0]) == total == sold == sellout["purchases"] == int(pg[1])) and not sellout["errors"]
+    check = verifier.check_sellout(sellout, pg, sale)
     ok &= check["ok"]
     results["checks"]["sellout"] = check
     ep = sellout["endpoints"]
@@ -139,8 +136,8 @@ if sellout:
     lines.append(cost_line(sellout["costs"]))
 if flood:
     rows = int(text("flood-pg.txt") or 0) - int(text("flood-pg-before.txt") or 0)  # before: with --url only
-    answered = flood["checkouts_answered_non_503"]
-    check = {"answered_non_503": answered, "pg_checkout_attempts": rows, "ok": rows == answered and not flood["errors"]}
+    check = verifier.check_flood_attempts(flood, rows)
+    answered = check["answered_non_503"]
     ok &= check["ok"]
     results["checks"]["flood"] = check
     c = flood["endpoints"]["checkout"]
@@ -153,9 +150,7 @@ if flood:
     lines.append("  outcomes: " + " ".join("%s=%d" % kv for kv in sorted(c["outcomes"].items(), key=lambda kv: -kv[1])))
 if hot:
     pg = (text("hot-pg.txt") or "0|0|0|0").split("|")
-    check = {"purchases_acknowledged": hot["purchases"], "pg_purchases": int(pg[0]), "pg_distinct_items": int(pg[1]),
-             "pg_max_item": int(pg[2]), "pg_distinct_users": int(pg[3])}
-    check["ok"] = hot["purchases"] == 10 and int(pg[0]) == 10 and int(pg[1]) == 10 and int(pg[2]) <= 10 and not hot["errors"]
+    check = verifier.check_hot(hot, pg)
     ok &= check["ok"]
     results["checks"]["hot"] = check
     lines.append("hot: %d buyers for 10 items: %d purchases acknowledged, %d in PostgreSQL (%d distinct items, %d users) in %.3f s, %d requests: %s"

@@ -16,59 +16,50 @@ struct SaleServerCommand: AsyncParsableCommand {
         commandName: "sale-server",
         abstract: "Serves the flash-sale HTTP API (docs/spec.md).",
         discussion: """
-            Every option can also be set by its environment variable (in brackets); an option given on the
-            command line overrides the variable. With no DATABASE_URL the server runs on the in-memory store
-            and nothing is durable.
+            Every option can also be set by its environment variable (in brackets); an option given on the \
+            command line overrides the variable. With no DATABASE_URL the server runs on the in-memory store \
+            and nothing is durable. IDENTITY_SECRET is read from the environment only. The same list, as a \
+            table: docs/server.md, "Configuration".
             """)
 
-    @Option(help: "Address to listen on [HOST] (default 0.0.0.0).") var host: String?
-    @Option(help: "Port to listen on, 0 for any free port [PORT] (default 8032).") var port: String?
-    @Option(help: "PostgreSQL URL [DATABASE_URL]; unset: in-memory, not durable.") var databaseURL: String?
-    @Option(help: "Redis URL [REDIS_URL]; required with --database-url.") var redisURL: String?
-    @Option(help: "Folder of the SQL migrations applied at start [MIGRATIONS_DIR] (default migrations).")
-    var migrationsDir: String?
-    @Option(help: "Items per sale [SALE_ITEMS] (default 10000).") var saleItems: String?
-    @Option(help: "Sale length in seconds [SALE_LENGTH] (default 3600).") var saleLength: String?
-    @Option(help: "Items one user may own per sale [USER_LIMIT] (default 10).") var userLimit: String?
-    @Option(help: "How long a checkout holds its item, in seconds [HOLD_TTL] (default 60).") var holdTTL: String?
-    @Option(help: "Seed of the generated catalog [CATALOG_SEED] (default 0).") var catalogSeed: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical [LOG_LEVEL] (default info).") var logLevel: String?
-    @Option(help: "Largest clock difference between instances, in ms [CLOCK_SKEW_ALLOWANCE_MS] (default 2000).")
-    var clockSkewAllowanceMs: String?
-    @Option(help: "Connections to PostgreSQL, one thread each [PG_CONNECTIONS] (default 2).") var pgConnections: String?
-    @Option(help: "Connections to Redis, one thread each [REDIS_CONNECTIONS] (default 2).") var redisConnections: String?
-    @Option(help: "Checkouts per second per client once the burst is spent, 0 = off [CLIENT_CHECKOUT_RATE] (default 10).")
-    var clientCheckoutRate: String?
-    @Option(help: "Checkouts a quiet client may make at once [CLIENT_CHECKOUT_BURST] (default 40).") var clientCheckoutBurst: String?
-    @Option(help: "Unexpired holds per client, 0 = off [CLIENT_MAX_HOLDS] (default max(USER_LIMIT, 1% of SALE_ITEMS)).")
-    var clientMaxHolds: String?
-    @Option(help: "Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated [TRUSTED_PROXIES] (default none).")
-    var trustedProxies: String?
-    @Option(help: "Who the user is: trust, signed (X-User-Token; IDENTITY_SECRET from the environment) or gateway [IDENTITY_MODE].")
-    var identityMode: String?
-    @Option(help: "The header a trusted gateway names the user in [IDENTITY_HEADER] (default X-Authenticated-User).")
-    var identityHeader: String?
-    @Option(help: "Seconds a shutdown lets requests in flight finish before cutting them [SHUTDOWN_GRACE] (default 10).")
-    var shutdownGrace: String?
-    @Option(help: "Seconds a shutdown first answers /health 503 draining, for a balancer to stop sending [SHUTDOWN_DRAIN] (default 0).")
-    var shutdownDrain: String?
+    // One option per flag of `ServerSetting.all`, named and explained by its declaration; `flags` below pairs each
+    // with its setting (ServerSettingsTests checks that every declared flag is here and reaches its setting).
+    @Option(name: .setting(.host), help: .setting(.host)) var host: String?
+    @Option(name: .setting(.port), help: .setting(.port)) var port: String?
+    @Option(name: .setting(.databaseURL), help: .setting(.databaseURL)) var databaseURL: String?
+    @Option(name: .setting(.redisURL), help: .setting(.redisURL)) var redisURL: String?
+    @Option(name: .setting(.migrationsDirectory), help: .setting(.migrationsDirectory)) var migrationsDirectory: String?
+    @Option(name: .setting(.saleItems), help: .setting(.saleItems)) var saleItems: String?
+    @Option(name: .setting(.saleLength), help: .setting(.saleLength)) var saleLength: String?
+    @Option(name: .setting(.userLimit), help: .setting(.userLimit)) var userLimit: String?
+    @Option(name: .setting(.holdTTL), help: .setting(.holdTTL)) var holdTTL: String?
+    @Option(name: .setting(.catalogSeed), help: .setting(.catalogSeed)) var catalogSeed: String?
+    @Option(name: .setting(.logLevel), help: .setting(.logLevel)) var logLevel: String?
+    @Option(name: .setting(.clockSkewAllowance), help: .setting(.clockSkewAllowance)) var clockSkewAllowance: String?
+    @Option(name: .setting(.postgresConnections), help: .setting(.postgresConnections)) var postgresConnections: String?
+    @Option(name: .setting(.redisConnections), help: .setting(.redisConnections)) var redisConnections: String?
+    @Option(name: .setting(.clientCheckoutRate), help: .setting(.clientCheckoutRate)) var clientCheckoutRate: String?
+    @Option(name: .setting(.clientCheckoutBurst), help: .setting(.clientCheckoutBurst)) var clientCheckoutBurst: String?
+    @Option(name: .setting(.clientMaxHolds), help: .setting(.clientMaxHolds)) var clientMaxHolds: String?
+    @Option(name: .setting(.trustedProxies), help: .setting(.trustedProxies)) var trustedProxies: String?
+    @Option(name: .setting(.identityMode), help: .setting(.identityMode)) var identityMode: String?
+    @Option(name: .setting(.identityHeader), help: .setting(.identityHeader)) var identityHeader: String?
+    @Option(name: .setting(.shutdownGrace), help: .setting(.shutdownGrace)) var shutdownGrace: String?
+    @Option(name: .setting(.shutdownDrain), help: .setting(.shutdownDrain)) var shutdownDrain: String?
 
+    /// The flags given, by their settings' environment variables.
     var flags: ServerConfiguration.Flags {
-        var flags: ServerConfiguration.Flags = [:]
-        let pairs: [(ServerConfiguration.Setting, String?)] = [
-            (ServerConfiguration.host, host), (ServerConfiguration.port, port), (ServerConfiguration.databaseURL, databaseURL),
-            (ServerConfiguration.redisURL, redisURL), (ServerConfiguration.migrationsDirectory, migrationsDir),
-            (ServerConfiguration.saleItems, saleItems),
-            (ServerConfiguration.saleLength, saleLength), (ServerConfiguration.userLimit, userLimit),
-            (ServerConfiguration.holdTTL, holdTTL), (ServerConfiguration.catalogSeed, catalogSeed),
-            (ServerConfiguration.logLevel, logLevel), (ServerConfiguration.clockSkew, clockSkewAllowanceMs),
-            (ServerConfiguration.postgresConnections, pgConnections), (ServerConfiguration.redisConnections, redisConnections),
-            (ServerConfiguration.clientCheckoutRate, clientCheckoutRate), (ServerConfiguration.clientCheckoutBurst, clientCheckoutBurst),
-            (ServerConfiguration.clientMaxHolds, clientMaxHolds), (ServerConfiguration.trustedProxies, trustedProxies),
-            (ServerConfiguration.identityMode, identityMode), (ServerConfiguration.identityHeader, identityHeader),
-            (ServerConfiguration.shutdownGrace, shutdownGrace), (ServerConfiguration.shutdownDrain, shutdownDrain),
+        let given: [(ServerSetting, String?)] = [
+            (.host, host), (.port, port), (.databaseURL, databaseURL), (.redisURL, redisURL), (.migrationsDirectory,
+            migrationsDirectory), (.saleItems, saleItems), (.saleLength, saleLength), (.userLimit, userLimit), (.holdTTL, holdTTL),
+            (.catalogSeed, catalogSeed), (.logLevel, logLevel), (.clockSkewAllowance, clockSkewAllowance), (.postgresConnections,
+            postgresConnections), (.redisConnections, redisConnections), (.clientCheckoutRate, clientCheckoutRate),
+            (.clientCheckoutBurst, clientCheckoutBurst), (.clientMaxHolds, clientMaxHolds), (.trustedProxies, trustedProxies),
+            (.identityMode, identityMode), (.identityHeader, identityHeader), (.shutdownGrace, shutdownGrace), (.shutdownDrain,
+            shutdownDrain)
         ]
-        for (setting, value) in pairs { if let value { flags[setting.env] = value } }
+        var flags: ServerConfiguration.Flags = [:]
+        for (setting, value) in given { if let value { flags[setting.variable] = value } }
         return flags
     }
 
@@ -163,4 +154,14 @@ enum ProcessInfoEnvironment {
         }
         return result
     }
+}
+
+extension NameSpecification {
+    /// The long flag a setting declares.
+    static func setting(_ setting: ServerSetting) -> NameSpecification { .customLong(setting.flag ?? setting.variable) }
+}
+
+extension ArgumentHelp {
+    /// The help line a setting declares.
+    static func setting(_ setting: ServerSetting) -> ArgumentHelp { ArgumentHelp(setting.help) }
 }

@@ -9,38 +9,26 @@
 // Reads DATABASE_URL / REDIS_URL (or TEST_DATABASE_URL / TEST_REDIS_URL).
 import AdapterSupport
 import Adapters
+import ArgumentParser
 import Engine
 import Foundation
 import PostgresAdapter
 import RedisAdapter
 import Synchronization
 
-struct Options {
-    var items = 10_000
-    var buyers = 64
-    var connections = 4
-    var baselineSeconds = 5
-    var migrations = "migrations"
+/// The command line of `adapter-bench`.
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapter-bench", abstract: "The engine over the real adapters, without HTTP (DATABASE_URL, REDIS_URL).")
 
-    init(_ arguments: [String]) {
-        var index = 0
-        func value() -> String {
-            index += 1
-            guard index < arguments.count else { fail("missing value for \(arguments[index - 1])") }
-            return arguments[index]
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--items": items = Int(value()) ?? 0
-            case "--buyers": buyers = Int(value()) ?? 0
-            case "--connections": connections = Int(value()) ?? 0
-            case "--baseline-seconds": baselineSeconds = Int(value()) ?? 0
-            case "--migrations": migrations = value()
-            default: fail("unknown argument \(arguments[index])")
-            }
-            index += 1
-        }
-        guard items > 0, buyers > 0, connections > 0, baselineSeconds > 0 else { fail("values must be positive") }
+    @Option(help: "Items of the fresh sale.") var items = 10_000
+    @Option(help: "Concurrent simulated buyers.") var buyers = 64
+    @Option(help: "Connections to each store.") var connections = 4
+    @Option(help: "Seconds of each baseline (redis-benchmark, pgbench).") var baselineSeconds = 5
+    @Option(help: "Folder of the SQL migrations.") var migrations = "migrations"
+
+    func validate() throws {
+        guard items > 0, buyers > 0, connections > 0, baselineSeconds > 0 else { throw ValidationError("values must be positive") }
     }
 }
 
@@ -74,7 +62,7 @@ func wallClock() -> Instant { Instant(microseconds: Int64((Date().timeIntervalSi
 func format(_ value: Double) -> String { String(format: "%10.0f", value) }
 
 let environment = ProcessInfo.processInfo.environment
-let options = Options(Array(CommandLine.arguments.dropFirst()))
+let options = Options.parseOrExit()
 guard let baseURL = environment["DATABASE_URL"] ?? environment["TEST_DATABASE_URL"],
     let redisURL = environment["REDIS_URL"] ?? environment["TEST_REDIS_URL"],
     let endpoint = RedisEndpoint.parse(redisURL)

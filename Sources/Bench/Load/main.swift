@@ -17,6 +17,10 @@
 //            each request's intended send time (OpenLoopScheduler.swift, LatencyRecorder.swift).
 //   hot      each connection is one buyer (h<i>) racing for items 1..<hot-items> only: checkout
 //            one not known to be sold, purchase it when held; stops once every one is known sold.
+//   drill    the buyers of scripts/drill (DrillBuyers.swift): sellout over a pool of --users users
+//            (u0000...), on every instance of --ports, retrying through crashes and 503s, paced
+//            while the drill's faults run, with probes; stops at 409 sold_out.
+import ArgumentParser
 import Foundation
 import Histogram
 import NIOCore
@@ -25,87 +29,52 @@ import NIOPosix
 
 // MARK: - Options
 
-enum Scenario: String {
-    case sellout, flood, hot
+enum Scenario: String, CaseIterable, ExpressibleByArgument {
+    case sellout, flood, hot, drill
 }
 
-struct Options: Sendable {
-    var host = "127.0.0.1"
-    var port = 8032
-    var connections = 1000
-    var scenario = Scenario.flood
-    var duration = 10.0
-    var items = 10_000
-    var hotItems = 10
-    var users = 1_000_000
-    var userLimit = 10
-    var threads = 1
-    var out: String?
-    var label: String?
-    var requestTimeout = 30.0
-    var maxSeconds = 300.0
-    var connectWave = 100
-    /// Requests per second on a fixed timetable (open loop, flood only); nil: closed loop.
+/// The command line of `sale-load` (swift-argument-parser, like every other command of the package).
+struct Options: ParsableCommand, Sendable {
+    static let configuration = CommandConfiguration(
+        commandName: "sale-load", abstract: "Loads a sale-server with one of three scenarios and reports latency and throughput.")
+
+    @Option(help: "The shape of the load (described at the top of main.swift).") var scenario = Scenario.flood
+    @Option(help: "The server's address.") var host = "127.0.0.1"
+    @Option(help: "The server's port.") var port = 8032
+    @Option(help: "Keep-alive connections (one buyer each in sellout and hot).") var connections = 1000
+    @Option(help: "Seconds of the flood.") var duration = 10.0
+    @Option(help: "Items of the sale (sellout, flood).") var items = 10_000
+    @Option(help: "Items 1...N the hot scenario races for.") var hotItems = 10
+    @Option(help: "Users u1...uN of the flood.") var users = 1_000_000
+    @Option(help: "Items one buyer stops at (sellout, hot).") var userLimit = 10
+    @Option(help: "Event-loop threads.") var threads = 1
+    @Option(help: "Write the result as JSON here.") var out: String?
+    @Option(help: "The result's name (default: the scenario).") var label: String?
+    @Option(help: "Seconds before a request without an answer is abandoned.") var requestTimeout = 30.0
+    @Option(help: "Seconds before the whole run is cut.") var maxSeconds = 300.0
+    @Option(help: "Connections opened at once while connecting.") var connectWave = 100
+    @Option(help: "Flood only: open loop at R requests/s for --duration, latency from the intended send time.")
     var rate: Double?
-    /// Write every request and answer as a history (HistoryRecording.swift).
-    var history: String?
+    @Option(help: "Write every request and answer as a history (docs/histories.md) here.") var history: String?
+    @OptionGroup(title: "Drill") var drill: DrillOptions
 
-    static let usage = """
-        usage: sale-load --scenario sellout|flood|hot [--host 127.0.0.1] [--port 8032] [--connections 1000]
-                         [--duration 10] [--items 10000] [--hot-items 10] [--users 1000000] [--user-limit 10]
-                         [--threads 1] [--out result.json] [--label name] [--request-timeout 30] [--max-seconds 300]
-                         [--rate R  (flood only: open loop at R requests/s for --duration, latency from the intended send)]
-                         [--history history.jsonl]
-        """
+    /// Where the connections go: every port of --ports, or --port.
+    var targets: [Int] { drill.ports?.ports ?? [port] }
 
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var iterator = arguments.makeIterator()
-        func fail(_ message: String) -> Never {
-            FileHandle.standardError.write(Data("sale-load: \(message)\n\(usage)\n".utf8))
-            exit(2)
+    func validate() throws {
+        for (name, value) in [
+            ("--port", port), ("--connections", connections), ("--items", items), ("--hot-items", hotItems), ("--users", users),
+            ("--user-limit", userLimit), ("--threads", threads), ("--connect-wave", connectWave),
+        ] where value <= 0 {
+            throw ValidationError("\(name) must be a positive integer")
         }
-        func value(_ name: String) -> String {
-            guard let value = iterator.next() else { fail("\(name) needs a value") }
-            return value
+        for (name, value) in [("--duration", duration), ("--request-timeout", requestTimeout), ("--max-seconds", maxSeconds)]
+        where !(value > 0) {
+            throw ValidationError("\(name) must be a positive number")
         }
-        func int(_ name: String) -> Int {
-            guard let number = Int(value(name)), number > 0 else { fail("\(name) must be a positive integer") }
-            return number
-        }
-        func double(_ name: String) -> Double {
-            guard let number = Double(value(name)), number > 0 else { fail("\(name) must be a positive number") }
-            return number
-        }
-        while let argument = iterator.next() {
-            switch argument {
-            case "--host": options.host = value(argument)
-            case "--port": options.port = int(argument)
-            case "--connections": options.connections = int(argument)
-            case "--scenario":
-                guard let scenario = Scenario(rawValue: value(argument)) else { fail("unknown scenario") }
-                options.scenario = scenario
-            case "--duration": options.duration = double(argument)
-            case "--items": options.items = int(argument)
-            case "--hot-items": options.hotItems = int(argument)
-            case "--users": options.users = int(argument)
-            case "--user-limit": options.userLimit = int(argument)
-            case "--threads": options.threads = int(argument)
-            case "--out": options.out = value(argument)
-            case "--label": options.label = value(argument)
-            case "--request-timeout": options.requestTimeout = double(argument)
-            case "--max-seconds": options.maxSeconds = double(argument)
-            case "--connect-wave": options.connectWave = int(argument)
-            case "--rate": options.rate = double(argument)
-            case "--history": options.history = value(argument)
-            case "-h", "--help":
-                print(usage)
-                exit(0)
-            default: fail("unknown argument \(argument)")
-            }
-        }
-        if options.rate != nil && options.scenario != .flood { fail("--rate is for the flood scenario") }
-        return options
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be a positive number") }
+        if rate != nil && scenario != .flood { throw ValidationError("--rate is for the flood scenario") }
+        try drill.validate(scenario: scenario)
     }
 }
 
@@ -193,6 +162,8 @@ final class LoopState: @unchecked Sendable {
     var candidates: [Int32] = []
     var position: [Int32] = []
     var openLoop: OpenLoopScheduler?
+    /// The drill scenario's shared knowledge (DrillBuyers.swift).
+    var drill = DrillKnowledge()
 
     init(loop: any EventLoop, options: Options, expected: Int, seed: UInt64) {
         self.loop = loop
@@ -278,13 +249,14 @@ final class LoopState: @unchecked Sendable {
 
 // MARK: - One connection
 
-final class LoadHandler: ChannelInboundHandler {
+/// Lives on its loop only, like `LoopState` (hence `@unchecked Sendable`: a drill buyer's new connection is made from a callback).
+final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     let state: LoopState
     let index: Int
-    let user: String
+    var user: String
     var context: ChannelHandlerContext?
     var headers: HTTPHeaders
     var sentAt: UInt64 = 0
@@ -301,12 +273,16 @@ final class LoadHandler: ChannelInboundHandler {
     /// The request in flight and when it was sent, for --history.
     var uri = ""
     var invokedAt: Int64 = 0
+    /// The drill scenario's state of this buyer (DrillBuyers.swift).
+    var drill = DrillBuyerState()
+    /// Replaced by a new connection (drill): this one's events no longer count.
+    var isRetired = false
 
-    init(state: LoopState, index: Int) {
+    init(state: LoopState, index: Int, port: Int) {
         self.state = state
         self.index = index
         self.user = (state.options.scenario == .hot ? "h" : "b") + String(index + 1)
-        self.headers = HTTPHeaders([("Host", "\(state.options.host):\(state.options.port)"), ("Content-Length", "0")])
+        self.headers = HTTPHeaders([("Host", "\(state.options.host):\(port)"), ("Content-Length", "0")])
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -315,7 +291,7 @@ final class LoadHandler: ChannelInboundHandler {
     }
 
     func next() {
-        guard !isFinished, let context else { return }
+        guard !isFinished, context != nil else { return }
         let options = state.options
         var uri: String
         switch options.scenario {
@@ -325,6 +301,8 @@ final class LoadHandler: ChannelInboundHandler {
             let item = state.random.next() % UInt64(options.items) + 1
             uri = "/checkout?user_id=u\(user)&id=\(item)"
             endpoint = .checkout
+        case .drill:
+            return drillNext()
         case .sellout, .hot:
             if let code {
                 uri = "/purchase?code=\(code)"
@@ -337,15 +315,19 @@ final class LoadHandler: ChannelInboundHandler {
                 endpoint = .checkout
             }
         }
+        send(uri)
+    }
+
+    /// Sends `uri` as a POST on this connection.
+    func send(_ uri: String) {
+        guard let context else { return }
         status = 0
         body?.clear()
         inFlight = true
         sentAt = nowNanoseconds()
         if state.openLoop == nil { intendedAt = sentAt }
-        if options.history != nil {
-            self.uri = uri
-            invokedAt = HistoryRecorder.now()
-        }
+        self.uri = uri
+        if state.options.history != nil { invokedAt = HistoryRecorder.now() }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -398,6 +380,8 @@ final class LoadHandler: ChannelInboundHandler {
 
     func handle(code reply: String?, at now: UInt64) {
         switch (state.options.scenario, endpoint) {
+        case (.drill, _):
+            drillHandle(code: reply, at: now)
         case (.flood, _):
             if let openLoop = state.openLoop { openLoop.answered(self, at: now) } else { next() }
         case (_, .checkout):
@@ -443,6 +427,7 @@ final class LoadHandler: ChannelInboundHandler {
     }
 
     func abandon(_ reason: String) {
+        if state.options.scenario == .drill && reason != "run_time_limit" { return lost(reason) }
         if inFlight && state.options.history != nil { state.history.unanswered(uri: uri, client: user, invoke: invokedAt) }
         state.error(reason)
         if inFlight {
@@ -453,12 +438,12 @@ final class LoadHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !isFinished { abandon(inFlight ? "closed_with_request_in_flight" : "closed_by_server") }
+        if !isFinished && !isRetired { abandon(inFlight ? "closed_with_request_in_flight" : "closed_by_server") }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !isFinished { abandon("error: \(error)") }
+        if !isFinished && !isRetired { abandon("error: \(error)") }
         context.close(promise: nil)
     }
 }
@@ -497,16 +482,17 @@ func run(_ options: Options) async throws {
         for offset in 0..<wave {
             let connection = index + offset
             let state = states[connection % states.count]
+            let port = options.targets[connection % options.targets.count]
             let bootstrap = ClientBootstrap(group: state.loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(LoadHandler(state: state, index: connection))
+                        try channel.pipeline.syncOperations.addHandler(LoadHandler(state: state, index: connection, port: port))
                     }
                 }
-            futures.append(bootstrap.connect(host: options.host, port: options.port))
+            futures.append(bootstrap.connect(host: options.host, port: port))
         }
         for future in futures { channels.append(try await future.get()) }
         index += wave
@@ -567,7 +553,7 @@ func run(_ options: Options) async throws {
     let answeredNon503 = checkoutOutcomes.filter { !$0.key.hasPrefix("503") }.values.reduce(0, +)
     var result: [String: Any] = [
         "scenario": options.scenario.rawValue, "label": options.label ?? options.scenario.rawValue,
-        "target": "\(options.host):\(options.port)", "connections": options.connections, "threads": options.threads,
+        "target": options.targets.map { "\(options.host):\($0)" }.joined(separator: ","), "connections": options.connections, "threads": options.threads,
         "connect_s": connectSeconds, "elapsed_s": elapsed, "wall_s": wall, "requests": requests,
         "rps": (Double(requests) / elapsed).rounded(), "endpoints": endpoints, "series": series, "errors": total.errors,
         "checkouts_answered_non_503": answeredNon503, "finished_connections": total.finishedConnections,
@@ -602,7 +588,7 @@ func run(_ options: Options) async throws {
     print(lines.joined(separator: "\n"))
 }
 
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let options = Options.parseOrExit()
 do {
     try await run(options)
 } catch {

@@ -6,29 +6,25 @@
 // keeps Swift's own pool instead (to measure what that setting is worth).
 //
 //   noop-server [--port 8033] [--host 127.0.0.1] [--cooperative-pool]
+import ArgumentParser
 import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
-var port = 8033
-var host = "127.0.0.1"
-var onEventLoops = true
-var args = CommandLine.arguments.dropFirst().makeIterator()
-while let a = args.next() {
-    switch a {
-    case "--port": port = Int(args.next() ?? "") ?? port
-    case "--host": host = args.next() ?? host
-    case "--cooperative-pool": onEventLoops = false
-    default:
-        print("usage: noop-server [--port N] [--host H] [--cooperative-pool]")
-        exit(2)
-    }
+/// The command line of `noop-server`.
+struct NoopServerOptions: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "noop-server", abstract: "The do-nothing baseline of scripts/bench.")
+    @Option(help: "Port to listen on.") var port = 8033
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Flag(help: "Run Swift concurrency's tasks on its own cooperative pool instead of NIO's event loops.") var cooperativePool = false
 }
+
+let options = NoopServerOptions.parseOrExit()
+let port = options.port
+let host = options.host
+let onEventLoops = !options.cooperativePool
 
 if onEventLoops { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
 
