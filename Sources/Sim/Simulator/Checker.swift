@@ -142,9 +142,14 @@ struct Checker: Sendable {
                 return
             }
             let key = HotKey.item(hold.sale, hold.item)
-            // (Its own holder may already have renewed it, at an instance whose clock says it expired.)
+            // (Its own holder may already have renewed it, at an instance whose clock says it expired,
+            // and even bought the item with the renewed code.)
             let record = hot.record(key).itemRecord
-            let renewedByHolder = if case .held(let current) = record { current.user == hold.user && now + maxSkew >= hold.expiresAt } else { false }
+            let renewedByHolder = switch record {
+            case .held(let current): current.user == hold.user && now + maxSkew >= hold.expiresAt
+            case .sold(let purchase): purchase.user == hold.user && now + maxSkew >= hold.expiresAt
+            case nil: false
+            }
             if hot.trustedGeneration == durable.generation && !Self.holds(record, hold.code) && !renewedByHolder && now < hold.expiresAt {
                 fail("S6 violated: code \(hold.code) handed to \(hold.user), but \(key) is \(String(describing: hot.record(key).itemRecord))", at: now)
             }
