@@ -215,6 +215,10 @@ def run_main(cfg):
         except subprocess.TimeoutExpired:
             buyers.kill()
             problems.append(f"the buyers (sale-load) were still running {cfg.sellout_deadline + 60:.0f}s after the faults")
+        if buyers.returncode:
+            problems.append(f"the buyers (sale-load) exited with status {buyers.returncode}; see {out}/buyers.log")
+        if not os.path.exists(os.path.join(out, "buyers.json")):
+            raise RuntimeError(f"the buyers (sale-load) left no result; see {out}/buyers.log")
         with open(os.path.join(out, "buyers.json")) as f:
             result = json.load(f)
         if "first_sold_out_s" in result:

@@ -252,7 +252,7 @@ extension LoadHandler {
         guard !isFinished, !isRetired else { return }
         if inFlight && state.options.history != nil { state.history.unanswered(uri: uri, client: user, invoke: invokedAt) }
         inFlight = false
-        state.error(reason)
+        state.error(reason.hasPrefix("error:") ? "connection_error" : reason)  // (the error's text varies by socket call)
         isRetired = true
         state.handlers.removeAll { $0 === self }
         context?.close(promise: nil)
