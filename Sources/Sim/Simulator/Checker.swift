@@ -77,12 +77,20 @@ struct Checker: Sendable {
     }
 
     /// After a rebuild's state was installed: every code handed out and still live is there.
-    mutating func installed(_ hot: HotStoreModel, install: HotInstall, now: Instant) {
+    ///
+    /// Unless the install is already behind the durable generation: a rebuild whose snapshot was
+    /// overtaken by a later rebuild's bump can still install over a Redis that came back without the
+    /// later generation (a rollback leaves it no trace of it). Such a hot store serves nothing that can
+    /// be acknowledged (every write decided on it is fenced by PostgreSQL, so every answer from it is a
+    /// `503`), and the reconcile pass rebuilds it once it sees the hot generation behind; liveness (L1,
+    /// L2) holds that repair to account.
+    mutating func installed(_ hot: HotStoreModel, install: HotInstall, durableGeneration: Generation, now: Instant) -> Bool {
         ourGenerations.insert(install.generation)
         for (key, value) in install.records { if case .item(.sold) = value { everSold.insert(key) } }
         for (set, members) in install.sets {
             if case .sold(let sale) = set, members.count >= rules.itemsPerSale { everSoldOut.insert(sale) }
         }
+        guard install.generation >= durableGeneration else { return false }
         for key in newestHandedOut.keys.sorted(by: { $0.description < $1.description }) {
             guard let hold = newestHandedOut[key] else { continue }
             guard now < hold.expiresAt else {
@@ -93,6 +101,7 @@ struct Checker: Sendable {
                 fail("S6 violated: the rebuild lost live code \(hold.code) of \(hold.user) (expires \(hold.expiresAt)); \(key) is now \(String(describing: hot.record(key).itemRecord))", at: now)
             }
         }
+        return true
     }
 
     static func holds(_ record: ItemRecord?, _ code: Code) -> Bool {

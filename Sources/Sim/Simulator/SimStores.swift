@@ -132,7 +132,7 @@ extension Simulation {
             if reply == .installed {
                 mark("rebuild_installed")
                 lastInstallAt = now
-                checker.installed(hot, install: install, now: now)
+                if !checker.installed(hot, install: install, durableGeneration: durable.generation, now: now) { mark("stale_install_over_rolled_back_redis") }
             } else {
                 mark("rebuild_superseded")
             }
