@@ -173,19 +173,19 @@ extension Simulation {
     /// of its machines: a store call it had decided but not yet sent waits too.
     mutating func pause(_ index: Int) {
         guard faultsActive else { return }
-        queue.schedule(.pause(instance: faultStreams[.pause].int(0...(config.instances - 1))), at: now + faultStreams[.pause].exponential(mean: config.faults.pauseEvery))
+        queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.pauseEvery))
         guard instances[index].alive, instances[index].pausedUntil == nil, instances[index].pauseAtNextStep == nil else { return }
         fault("instance_pause")
         let longest = max(20_000, config.rules.holdTTL.microseconds * 3)
         // About log-uniform: most pauses are short (GC), some outlast several holds (SIGSTOP, swapping).
         let doublings = Int(log(Double(longest) / 10_000) / log(2))
-        let base = Int64(10_000) << Int64(faultStreams[.pause].int(0...max(0, doublings)))
-        let length = faultStreams[.pause].micros(base, min(base * 2, longest))
+        let base = Int64(10_000) << Int64(rngFaults.int(0...max(0, doublings)))
+        let length = rngFaults.micros(base, min(base * 2, longest))
         if length > config.rules.holdTTL.microseconds { mark("pause_longer_than_a_hold") }
-        if faultStreams[.pause].chance(0.5) {
+        if rngFaults.chance(0.5) {
             stop(index, for: TimeSpan(microseconds: length))  // wherever its machines are
         } else {
-            let point = [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][faultStreams[.pause].int(0...2)]
+            let point = [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
             instances[index].pauseAtNextStep = (TimeSpan(microseconds: length), point)  // right after a decision
         }
     }
@@ -231,7 +231,7 @@ extension Simulation {
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()
         dropConnections(of: index)
-        queue.schedule(.restart(instance: index), at: now + .milliseconds(faultStreams[.restartDelay].micros(200, 2_000)))
+        queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
     }
 
     mutating func restart(_ index: Int) {
@@ -249,30 +249,30 @@ extension Simulation {
     /// step, a VM resumed from suspend. Its checkouts must be refused (`clock_unsafe`), not decided.
     mutating func clockGoesBad(_ index: Int) {
         guard faultsActive else { return }
-        queue.schedule(.clockGoesBad(instance: faultStreams[.badClock].int(0...(config.instances - 1))), at: now + faultStreams[.badClock].exponential(mean: config.faults.badClockEvery))
+        queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.badClockEvery))
         guard !instances[index].clockBad else { return }
         fault("clock_outside_allowance")
         let allowance = config.rules.clockSkewAllowance.microseconds
-        let size = faultStreams[.badClock].micros(allowance, allowance * 5)
-        instances[index].clockOffset = TimeSpan(microseconds: faultStreams[.badClock].chance(0.5) ? size : -size)
+        let size = rngFaults.micros(allowance, allowance * 5)
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
         instances[index].clockBad = true
-        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: faultStreams[.badClock].micros(0, 9_000_000)))
+        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000)))
     }
 
     mutating func clockRecovers(_ index: Int) {
         guard instances[index].clockBad else { return }
         instances[index].clockBad = false
         let skew = config.maxClockSkew.microseconds
-        instances[index].clockOffset = TimeSpan(microseconds: faultStreams[.badClock].micros(-skew, skew))
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
     }
 
     mutating func clockJump(_ index: Int) {
         guard faultsActive else { return }
-        queue.schedule(.clockJump(instance: faultStreams[.clockJump].int(0...(config.instances - 1))), at: now + faultStreams[.clockJump].exponential(mean: config.faults.clockJumpEvery))
+        queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
         guard !instances[index].clockBad else { return }
         fault("clock_jump")
         let skew = config.maxClockSkew.microseconds
-        instances[index].clockOffset = TimeSpan(microseconds: faultStreams[.clockJump].micros(-skew, skew))
+        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
     }
 
     /// A client's request or response crossing the network, drawn from `draw`.

@@ -184,20 +184,20 @@ extension Simulation {
         guard faultsActive else { return }
         fault("redis_restart_empty")
         hot.loseEverything()
-        queue.schedule(.redisRestart, at: now + faultStreams[.redisRestart].exponential(mean: config.faults.redisRestartEvery))
+        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
     }
 
     mutating func redisSave() {
         guard faultsActive else { return }
         savedHot = hot
-        queue.schedule(.redisSave, at: now + faultStreams[.redisSave].exponential(mean: config.faults.redisSaveEvery))
+        queue.schedule(.redisSave, at: now + rngFaults.exponential(mean: config.faults.redisSaveEvery))
     }
 
     /// Redis comes back with the last copy it saved: everything written since is gone, the
     /// generation and versions go back, and the server is a new process.
     mutating func redisRollback() {
         guard faultsActive else { return }
-        queue.schedule(.redisRollback, at: now + faultStreams[.redisRollback].exponential(mean: config.faults.redisRollbackEvery))
+        queue.schedule(.redisRollback, at: now + rngFaults.exponential(mean: config.faults.redisRollbackEvery))
         guard let savedHot else { return }
         fault("redis_rollback")
         if savedHot.generation == nil { mark("redis_rollback_to_empty") }
@@ -210,17 +210,17 @@ extension Simulation {
     /// items sold to strangers, every sale counted sold out. Nothing of it may be answered.
     mutating func redisServesAnotherDatabase() {
         guard faultsActive else { return }
-        queue.schedule(.redisServesAnotherDatabase, at: now + faultStreams[.foreignRedis].exponential(mean: config.faults.foreignRedisEvery))
-        let generation = Generation(Int64(faultStreams[.foreignRedis].next() >> 2))
+        queue.schedule(.redisServesAnotherDatabase, at: now + rngFaults.exponential(mean: config.faults.foreignRedisEvery))
+        let generation = Generation(Int64(rngFaults.next() >> 2))
         guard generation != durable.generation else { return }
         fault("redis_serves_another_database")
         var records: [HotKey: HotValue] = [:]
         var sets: [HotSetKey: [ItemID]] = [:]
-        var nonce = SplitMix64(seed: faultStreams[.foreignRedis].next())
+        var nonce = SplitMix64(seed: rngFaults.next())
         for sale in sales {
             let items = (1...config.rules.itemsPerSale).map(ItemID.init)
             sets[.sold(sale)] = items
-            for item in items where faultStreams[.foreignRedis].chance(0.5) {
+            for item in items where rngFaults.chance(0.5) {
                 let code = Code.generate(sale: sale, item: item, using: &nonce)
                 records[.item(sale, item)] = .item(.sold(Purchase(code: code, user: UserID(unchecked: "stranger"), purchasedAt: now)))
             }
@@ -232,10 +232,10 @@ extension Simulation {
         guard faultsActive else { return }
         fault(isHot ? "redis_outage" : "postgres_outage")
         if isHot { hotDown = true } else { durableDown = true }
-        let length = TimeSpan(microseconds: faultStreams[.outage].micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
         chart("outage", lane: isHot ? "redis" : "postgresql", lasting: length)
         queue.schedule(.outageEnds(hot: isHot), at: now + length)
-        queue.schedule(.outageStarts(hot: faultStreams[.outage].chance(0.5)), at: now + length + faultStreams[.outage].exponential(mean: config.faults.outageEvery))
+        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
     }
 
     /// One instance cannot reach one store for a while; every other instance still can.
@@ -243,11 +243,11 @@ extension Simulation {
         guard faultsActive else { return }
         fault(isHot ? "partition_from_redis" : "partition_from_postgres")
         partitioned.insert(Partition(instance: index, hot: isHot))
-        let length = TimeSpan(microseconds: faultStreams[.partition].micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
         chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
         queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
-        queue.schedule(.partitionStarts(instance: faultStreams[.partition].int(0...(config.instances - 1)), hot: faultStreams[.partition].chance(0.5)),
-                       at: now + length + faultStreams[.partition].exponential(mean: config.faults.partitionEvery))
+        queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
+                       at: now + length + rngFaults.exponential(mean: config.faults.partitionEvery))
     }
 
     mutating func outageEnds(hot isHot: Bool) {

@@ -59,8 +59,7 @@ public struct Simulation: Sendable {
     /// The connection whose replies are being handed out: a call made meanwhile queues on it.
     var currentConnection: ConnectionAddress?
 
-    /// The faults on the timeline, one stream per kind (`TimelineStreams`).
-    var faultStreams: TimelineStreams
+    var rngFaults: SplitMix64
 
     var checker: Checker
     var coverage: [String: Int] = [:]
@@ -109,7 +108,7 @@ public struct Simulation: Sendable {
         now = start
         faultsActive = !config.faults.isNone
         var root = SplitMix64(seed: config.seed)
-        faultStreams = TimelineStreams(seed: root.next())
+        rngFaults = root.fork()
         checker = Checker(rules: config.rules, maxSkew: config.maxClockSkew)
         for _ in 0..<config.instances {
             var rng = root.fork()
@@ -164,27 +163,27 @@ public struct Simulation: Sendable {
         }
         if !config.faults.isNone {
             let f = config.faults
-            if f.redisRestartEvery > .zero { queue.schedule(.redisRestart, at: saleStart + faultStreams[.redisRestart].exponential(mean: f.redisRestartEvery)) }
+            if f.redisRestartEvery > .zero { queue.schedule(.redisRestart, at: saleStart + rngFaults.exponential(mean: f.redisRestartEvery)) }
             if f.redisRollbackEvery > .zero {
-                queue.schedule(.redisSave, at: saleStart + faultStreams[.redisSave].exponential(mean: f.redisSaveEvery))
-                queue.schedule(.redisRollback, at: saleStart + faultStreams[.redisRollback].exponential(mean: f.redisRollbackEvery))
+                queue.schedule(.redisSave, at: saleStart + rngFaults.exponential(mean: f.redisSaveEvery))
+                queue.schedule(.redisRollback, at: saleStart + rngFaults.exponential(mean: f.redisRollbackEvery))
             }
-            if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: faultStreams[.outage].chance(0.5)), at: saleStart + faultStreams[.outage].exponential(mean: f.outageEvery)) }
+            if f.outageEvery > .zero { queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: saleStart + rngFaults.exponential(mean: f.outageEvery)) }
             if f.foreignRedisEvery > .zero {
-                queue.schedule(.redisServesAnotherDatabase, at: saleStart + faultStreams[.foreignRedis].exponential(mean: f.foreignRedisEvery))
+                queue.schedule(.redisServesAnotherDatabase, at: saleStart + rngFaults.exponential(mean: f.foreignRedisEvery))
             }
             if f.badClockEvery > .zero {
-                queue.schedule(.clockGoesBad(instance: faultStreams[.badClock].int(0...(config.instances - 1))), at: saleStart + faultStreams[.badClock].exponential(mean: f.badClockEvery))
+                queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.badClockEvery))
             }
             if f.partitionEvery > .zero {
-                queue.schedule(.partitionStarts(instance: faultStreams[.partition].int(0...(config.instances - 1)), hot: faultStreams[.partition].chance(0.5)),
-                               at: saleStart + faultStreams[.partition].exponential(mean: f.partitionEvery))
+                queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
+                               at: saleStart + rngFaults.exponential(mean: f.partitionEvery))
             }
             if f.pauseEvery > .zero {
-                queue.schedule(.pause(instance: faultStreams[.pause].int(0...(config.instances - 1))), at: saleStart + faultStreams[.pause].exponential(mean: f.pauseEvery))
+                queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.pauseEvery))
             }
             if f.clockJumpEvery > .zero {
-                queue.schedule(.clockJump(instance: faultStreams[.clockJump].int(0...(config.instances - 1))), at: saleStart + faultStreams[.clockJump].exponential(mean: f.clockJumpEvery))
+                queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: saleStart + rngFaults.exponential(mean: f.clockJumpEvery))
             }
             queue.schedule(.faultsEnd, at: faultsEnd)
         }

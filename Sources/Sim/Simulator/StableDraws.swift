@@ -21,9 +21,8 @@ enum DrawSite: UInt64 {
 /// a user, or switching a fault kind off, then leaves every other decision as it was: what makes
 /// `--shrink` converge on small runs instead of reshuffling the world at each step.
 ///
-/// Faults on the timeline (restarts, rollbacks, outages, pauses, clock faults) come from one stream
-/// per kind (`TimelineStreams`), which only that kind's events consume: switching one kind off
-/// leaves every other kind's faults where they were.
+/// Faults on the timeline (restarts, rollbacks, outages, pauses, clock faults) stay on their own
+/// stream (`rngFaults`), which only their own events consume.
 extension Simulation {
     /// A generator for `site` and `identity`, the same in every run of this seed.
     func draw(_ site: DrawSite, _ identity: UInt64) -> SplitMix64 {
@@ -40,26 +39,5 @@ extension Simulation {
     func identity(ofCallFor request: Int?, ordinal: Int, instance: Int) -> UInt64 {
         if let request { return SplitMix64.mix(identity(ofRequest: request)) ^ UInt64(ordinal) }
         return SplitMix64.mix(UInt64(instance) << 56 ^ UInt64(bitPattern: now.microseconds)) ^ UInt64(ordinal) ^ 1 << 63
-    }
-}
-
-/// The kinds of fault that happen on the timeline rather than to one request or call.
-enum TimelineFault: Int, CaseIterable {
-    case redisRestart, redisSave, redisRollback, foreignRedis, outage, partition, pause, badClock, clockJump
-    /// How long a crashed instance stays down.
-    case restartDelay
-}
-
-/// One generator per `TimelineFault`, each derived from the run's seed and its kind alone.
-struct TimelineStreams: Sendable {
-    private var streams: [SplitMix64]
-
-    init(seed: UInt64) {
-        streams = TimelineFault.allCases.map { SplitMix64(seed: SplitMix64.mix(seed ^ UInt64($0.rawValue + 1) &* 0xA24B_AED4_963E_E407)) }
-    }
-
-    subscript(kind: TimelineFault) -> SplitMix64 {
-        get { streams[kind.rawValue] }
-        set { streams[kind.rawValue] = newValue }
     }
 }
