@@ -20,10 +20,12 @@ public enum Shrinker {
         public let runs: Int
     }
 
-    /// The guarantee a violation message is about: `S1`…`S7`, `L1`, `L2`, `API`, or its first words.
+    /// The guarantee a violation message is about: `S1`…`S7`, `A1`…`A7`, `G1`…`G3`, `L1`, `L2`, `API`,
+    /// `audit`, `engine` (an invariant a machine reports broken), or its first words.
     public static func guarantee(of violation: String) -> String {
         var text = Substring(violation)
         if text.first == "[", let close = text.firstIndex(of: "]") { text = text[text.index(after: close)...].drop { $0 == " " } }
+        if text.hasPrefix("engine invariant broken") { return "engine" }
         if let colon = text.firstIndex(of: ":") {
             let head = text[..<colon]
             return String(head.hasSuffix(" violated") ? head.dropLast(" violated".count) : head)

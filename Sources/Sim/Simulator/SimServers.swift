@@ -20,6 +20,7 @@ extension Simulation {
         case .checkout: isCheckout = true
         case .purchaseOwn, .purchaseForeign, .purchaseGuess: isCheckout = false
         case .malformed(let checkout): isCheckout = checkout
+        case .viewSale, .viewItem, .viewPurchases: return viewArrives(id, on: index)
         }
         var rng = draw(.requestRandomness, identity(ofRequest: id))
         let actions: [InstanceAction]
@@ -70,6 +71,12 @@ extension Simulation {
                 {
                     finished(.purchase(.purchased(purchase)), for: .request(request))  // answered before it is durable
                 }
+                if config.plantedBug == .reconcileClearsPendingFirst, case .durableWrite(.purchase(let purchase, let fence?, _)) = call,
+                    instances[index].runtime.client(of: machine).map(SimCaller.init) == .reconcileTimer
+                {
+                    // Dropped from `pending` as the write is sent, not once it is done.
+                    issue(.hotCommit(HotCommit(generation: fence, setRemoves: [.pending(purchase.sale): [purchase.item]])), from: index, machine: nil)
+                }
                 issue(call, from: index, machine: machine)
             case .sleep(let span, let machine):
                 queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: machine), at: now + span)
@@ -92,18 +99,32 @@ extension Simulation {
 
     mutating func finished(_ response: InstanceResponse, for caller: SimCaller) {
         switch (response, caller) {
-        case (.checkout(let result, let attempt, let sale), .request(let request)):
+        case (.checkout(var result, let attempt, let sale), .request(let request)):
             if result == .clockUnsafe { mark("clock_unsafe_refused") }
+            if let bug = config.plantedBug {
+                let handedOutBefore = if case .held(let hold) = result { !bugMemory.answeredHolds.insert(hold.code).inserted } else { false }
+                result = bug.answered(result, handedOutBefore: handedOutBefore)
+            }
+            // The answer first (A1–A4), then its durable record (S5).
+            if case .checkout(let item) = requests[request].intent {
+                checker.judgeCheckout(result, sale: sale, item: item, user: users[requests[request].user].id, window: requests[request].sentAt...now)
+            }
             checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
             send(.checkout(result, attempt: attempt, sale: sale), for: request)
         case (.purchase(var result), .request(let request)):
             guard respondedAt[request] == nil else { return }  // answered already (planted bug `ackBeforeDurable`)
             if arrivedBought.contains(request), case .purchased = result { result = .codeExpired }
-            checker.purchaseAnswered(result, code: try? Code.parse(query: requests[request].query), durable: durable, now: now)
+            result = config.plantedBug?.answered(result) ?? result
+            let code = try? Code.parse(query: requests[request].query)
+            checker.purchaseAnswered(result, code: code, durable: durable, now: now)
+            if let code { checker.judgePurchase(result, code: code, durable: durable, window: requests[request].sentAt...now) }
             send(.purchase(result), for: request)
         case (.reconcile(.reconciled(let n)), _):
             if n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
-        case (.reconcile(.failed), _), (.reconcileSkipped, _), (.rebuild, _), (.checkout, .reconcileTimer), (.purchase, .reconcileTimer):
+        case (.rebuild, .view(let id)):
+            viewRebuilt(id, on: requests[id].instance)
+        case (.reconcile(.failed), _), (.reconcileSkipped, _), (.rebuild, _), (.checkout, .reconcileTimer), (.purchase, .reconcileTimer),
+            (.checkout, .view), (.purchase, .view):
             break
         }
     }
@@ -123,14 +144,17 @@ extension Simulation {
         queue.schedule(.responseArrives(request: id, response: response), at: departs + networkDelay(draw(.responseTrip, identity(ofRequest: id))))
     }
 
-    mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
+    /// Sends `call` for machine `machine` (nil: a fire-and-forget follow-up) or for read endpoint
+    /// request `view` (`SimViews.swift`).
+    mutating func issue(_ call: StoreCall, from index: Int, machine: Int?, view: Int? = nil) {
         nextCall += 1
         let id = nextCall
         let call = config.plantedBug?.outgoing(call) ?? call
         let deadline = now + (call.isHot ? Self.hotTimeout : Self.durableTimeout)
         var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call, deadline: deadline)
+        pending.view = view
         // Drawn from who made the call, so that removing anything else leaves these draws alone.
-        var request: Int?
+        var request = view
         if let machine, let token = instances[index].runtime.client(of: machine), case .request(let r) = SimCaller(token) { request = r }
         let ordinal = request.map { requests[$0].calls } ?? id
         if let request { requests[request].calls += 1 }
@@ -210,6 +234,10 @@ extension Simulation {
 
     mutating func deliver(_ reply: StoreReply, to pending: PendingCall) {
         let index = pending.instance
+        if let view = pending.view {
+            guard instances[index].alive, instances[index].incarnation == pending.incarnation else { return }
+            return viewReplied(view, reply, on: index)
+        }
         guard let machine = pending.machine, instances[index].alive, instances[index].incarnation == pending.incarnation
         else { return }
         var crashes = draw(.crashBeforeReply, pending.identity)
@@ -219,7 +247,7 @@ extension Simulation {
             crash(index)
             return
         }
-        let reply = config.plantedBug?.incoming(reply, to: pending.call) ?? reply
+        let reply = config.plantedBug?.incoming(reply, to: pending.call, rules: config.rules) ?? reply
         carryOut(instances[index].runtime.receive(reply, for: machine, now: instances[index].localTime(now)), on: index)
     }
 
@@ -230,6 +258,7 @@ extension Simulation {
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()
+        views = views.filter { requests[$0.key].instance != index }
         dropConnections(of: index)
         queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
     }

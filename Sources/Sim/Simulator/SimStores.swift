@@ -84,6 +84,15 @@ extension Simulation {
             calls[id] = nil
             mark("call_applied_after_its_timeout")
         }
+        if config.plantedBug == .fenceReadWithoutLock, case .durableWrite(let write) = call {
+            let began = pending.deadline - Self.durableTimeout
+            return apply(.durableWrite(bugMemory.unlockedFence(write, began: began, current: durable.generation)))
+        }
+        if config.plantedBug == .rebuildSnapshotsBeforeBump,
+            let reply = bugMemory.snapshotBeforeBump(call, instance: pending.instance, durable: durable)
+        {
+            return reply
+        }
         return apply(call)
     }
 
@@ -105,6 +114,9 @@ extension Simulation {
         hot.clock = now  // the simulated Redis's clock is true time
         switch call {
         case .hotRead(let read):
+            if config.plantedBug == .staleReplicaReads && read.keys.count == 2 && read.counts.count == 1 {
+                return .hotRead(bugMemory.replicaRead(read, primary: hot, now: now))  // a checkout's first read
+            }
             return .hotRead(hot.read(read))
         case .hotCommit(let commit):
             // The checker sees each transition before it is applied.
@@ -121,11 +133,11 @@ extension Simulation {
                 for key in blind.guards.keys { blind.guards[key] = hot.record(key).version }
                 checker.hotCommitWillApply(blind, hot: hot, now: now)
                 _ = hot.commit(blind)
-                checker.hotCommitApplied(blind, hot: hot)
+                checker.hotCommitApplied(blind, hot: hot, now: now)
                 return .hotCommit(.conflict)
             }
             let reply = hot.commit(commit)
-            if reply == .committed { checker.hotCommitApplied(commit, hot: hot) }
+            if reply == .committed { checker.hotCommitApplied(commit, hot: hot, now: now) }
             return .hotCommit(reply)
         case .hotInstall(let install):
             let reply = hot.install(install)
@@ -159,6 +171,7 @@ extension Simulation {
         case .durableQuery(let query):
             return .durableQuery(durable.query(query))
         case .durableBumpGeneration(let bump):
+            if config.plantedBug == .fenceReadWithoutLock { bugMemory.noteBump(replacing: durable.generation, at: now) }
             return .durableGeneration(durable.bumpGeneration(bump))
         }
     }
@@ -184,6 +197,7 @@ extension Simulation {
         guard faultsActive else { return }
         fault("redis_restart_empty")
         hot.loseEverything()
+        checker.hotStoreReplaced(hot, now: now)
         queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
     }
 
@@ -204,6 +218,7 @@ extension Simulation {
         else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
         else { mark("redis_rollback_older_generation") }
         hot.restart(from: savedHot, keepingIdentity: config.plantedBug == .identityBlindHotStore)
+        checker.hotStoreReplaced(hot, now: now)
     }
 
     /// The Redis now holds another database's state: another generation, half of every sale's
@@ -226,6 +241,7 @@ extension Simulation {
             }
         }
         hot.serveAnotherDatabase(HotInstall(generation: generation, records: records, sets: sets))
+        checker.hotStoreReplaced(hot, now: now)
     }
 
     mutating func outageStarts(hot isHot: Bool) {
