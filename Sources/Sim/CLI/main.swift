@@ -208,6 +208,11 @@ struct PlantedBugs: ParsableCommand {
             for wrong in verdict.misattributed {
                 print("  WRONG GUARANTEE seed=\(wrong.seed): \((wrong.violation ?? "").prefix(240))")
                 print("  replay: \(wrong.replay)")
+                var clean = PlantedBugHunt.config(seed: wrong.seed, bug: bug)
+                clean.plantedBug = nil
+                if let same = SimRunner.run(clean).violations.first, Shrinker.guarantee(of: same) == wrong.guarantee {
+                    print("  (the run fails \(wrong.guarantee ?? "") without the bug too: a finding about the engine, not the bug)")
+                }
             }
             if !verdict.passed { failed = true }
             guard let first = verdict.firstCatch, let violation = first.violation else { continue }

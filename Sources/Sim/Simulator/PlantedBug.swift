@@ -61,9 +61,6 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// The rebuild reads the durable snapshot before it bumps the generation: a write fenced by the
     /// old generation that lands in between is accepted, and missing from the installed state.
     case rebuildSnapshotsBeforeBump = "rebuild-snapshots-before-bump"
-    /// Reconcile drops a purchase from `pending` when it sends the durable write, not once it is
-    /// done: a crash in between leaves the item sold in Redis and the purchase nowhere else.
-    case reconcileClearsPendingFirst = "reconcile-clears-pending-first"
     /// PostgreSQL's fenced write reads the generation without locking it (no `FOR SHARE`): a bump
     /// committed while the write's transaction runs is not seen, so an old-generation write lands
     /// after the bump (planted in the simulated PostgreSQL as a fence checked against the generation
@@ -100,7 +97,6 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
         case .batchRepliesMisrouted: ["engine", "S5", "S6", "A1"]
         case .staleReplicaReads, .repeatCheckoutAnsweredHeld: ["A2"]
         case .rebuildSnapshotsBeforeBump, .fenceReadWithoutLock: ["S6", "S1"]
-        case .reconcileClearsPendingFirst: ["audit"]
         case .heldAnsweredAsSold: ["A1", "S5"]
         case .soldOutOffByOne: ["A4"]
         }

@@ -71,12 +71,6 @@ extension Simulation {
                 {
                     finished(.purchase(.purchased(purchase)), for: .request(request))  // answered before it is durable
                 }
-                if config.plantedBug == .reconcileClearsPendingFirst, case .durableWrite(.purchase(let purchase, let fence?, _)) = call,
-                    instances[index].runtime.client(of: machine).map(SimCaller.init) == .reconcileTimer
-                {
-                    // Dropped from `pending` as the write is sent, not once it is done.
-                    issue(.hotCommit(HotCommit(generation: fence, setRemoves: [.pending(purchase.sale): [purchase.item]])), from: index, machine: nil)
-                }
                 issue(call, from: index, machine: machine)
             case .sleep(let span, let machine):
                 queue.schedule(.wake(instance: index, incarnation: instances[index].incarnation, machine: machine), at: now + span)
