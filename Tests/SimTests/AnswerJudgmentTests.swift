@@ -151,6 +151,7 @@ struct AnswerJudgmentTests {
     @Test func readEndpointsNeverShowLessThanAcknowledged() throws {
         var world = World()
         let purchase = Purchase(code: Self.hold(1, Self.alice, expiresAt: Self.at(30)).code, user: Self.alice, purchasedAt: Self.at(1))
+        world.commit([.item(Self.sale, ItemID(1)): .item(.sold(purchase))], sold: [ItemID(1)], at: Self.at(1))
         world.checker.purchaseReceived(purchase, byItsBuyer: true, at: Self.at(2))
         let nothingSold = HotSnapshot(generation: Generation(7), records: [.absent, .absent], counts: [0])
         let summary = try #require(StatusRules.summary(sale: Self.sale, rules: Self.rules, snapshots: [nothingSold], now: Self.at(3)))
@@ -167,6 +168,13 @@ struct AnswerJudgmentTests {
         #expect(world.guarantees == ["G1", "G2", "G3"], "bob bought nothing")
         world.checker.judgeView(.purchases(Self.sale, [purchase]), of: Self.alice, sentAt: Self.at(3), now: Self.at(4))
         world.checker.judgeView(.item(Self.sale, ItemID(1), .sold), of: Self.bob, sentAt: Self.at(3), now: Self.at(4))
+        #expect(world.guarantees.count == 3)
+        // A sale a rebuild left out of the hot store shows its items available (docs/spec.md).
+        let install = HotInstall(generation: world.generation, records: [:], sets: [:])
+        world.hot = HotStoreModel()
+        _ = world.hot.install(install)
+        world.checker.installed(world.hot, install: install, now: Self.at(5))
+        world.checker.judgeView(.item(Self.sale, ItemID(1), .available), of: Self.bob, sentAt: Self.at(6), now: Self.at(7))
         #expect(world.guarantees.count == 3)
     }
 
