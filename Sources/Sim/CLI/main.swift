@@ -35,6 +35,8 @@ struct Run: ParsableCommand {
     @Option(help: "Connections each instance opens to each store (default 2).") var connections: Int?
     @Option(name: .customLong("max-batch"), help: "The most calls a connection sends as one batch (default 8; the server's is 256).") var maxBatch: Int?
     @Option(name: .customLong("fault-fraction"), help: "Fraction of the run with faults on (the rest checks liveness).") var faultFraction: Double?
+    @Option(name: .customLong("skip-faults"), help: "Leave out these timeline faults, by their place in the run's order (0, 1, …), comma-separated.")
+    var skipFaults: String?
     @Option(help: "Switch off these kinds of fault, comma-separated: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).") var without: String?
     @Option(name: .customLong("fault-scale"), help: "Scale kinds of fault, e.g. crash=2,outage=0.5 (0 switches one off).") var faultScale: String?
     @Option(name: .customLong("planted-bug"), help: "Run with a planted bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -110,6 +112,11 @@ struct Run: ParsableCommand {
         if let maxBatch {
             guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
             config.maxBatch = maxBatch
+        }
+        if let skipFaults {
+            let places = skipFaults.split(separator: ",").map { Int($0) }
+            guard places.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--skip-faults takes places like 0,3,7") }
+            config.skippedFaults = Set(places.compactMap { $0 })
         }
         if let plantedBug { config.plantedBug = PlantedBug(rawValue: plantedBug) }
         config.stopAtFirstViolation = !keepGoing

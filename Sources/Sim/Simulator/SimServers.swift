@@ -193,17 +193,19 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.pauseEvery))
         guard instances[index].alive, instances[index].pausedUntil == nil, instances[index].pauseAtNextStep == nil else { return }
-        fault("instance_pause")
         let longest = max(20_000, config.rules.holdTTL.microseconds * 3)
         // About log-uniform: most pauses are short (GC), some outlast several holds (SIGSTOP, swapping).
         let doublings = Int(log(Double(longest) / 10_000) / log(2))
         let base = Int64(10_000) << Int64(rngFaults.int(0...max(0, doublings)))
         let length = rngFaults.micros(base, min(base * 2, longest))
+        let anywhere = rngFaults.chance(0.5)
+        let point = anywhere ? .anyStep : [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
+        guard strikes() else { return }
+        fault("instance_pause")
         if length > config.rules.holdTTL.microseconds { mark("pause_longer_than_a_hold") }
-        if rngFaults.chance(0.5) {
+        if anywhere {
             stop(index, for: TimeSpan(microseconds: length))  // wherever its machines are
         } else {
-            let point = [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
             instances[index].pauseAtNextStep = (TimeSpan(microseconds: length), point)  // right after a decision
         }
     }
@@ -274,12 +276,15 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.badClockEvery))
         guard !instances[index].clockBad else { return }
-        fault("clock_outside_allowance")
         let allowance = config.rules.clockSkewAllowance.microseconds
         let size = rngFaults.micros(allowance, allowance * 5)
-        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
+        let offset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
+        let recovery = now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000))
+        guard strikes() else { return }
+        fault("clock_outside_allowance")
+        instances[index].clockOffset = offset
         instances[index].clockBad = true
-        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000)))
+        queue.schedule(.clockRecovers(instance: index), at: recovery)
     }
 
     mutating func clockRecovers(_ index: Int) {
@@ -293,9 +298,11 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
         guard !instances[index].clockBad else { return }
-        fault("clock_jump")
         let skew = config.maxClockSkew.microseconds
-        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+        let offset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+        guard strikes() else { return }
+        fault("clock_jump")
+        instances[index].clockOffset = offset
     }
 
     /// A client's request or response crossing the network, drawn from `draw`.

@@ -195,10 +195,11 @@ extension Simulation {
 
     mutating func redisRestart() {
         guard faultsActive else { return }
+        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
+        guard strikes() else { return }
         fault("redis_restart_empty")
         hot.loseEverything()
         checker.hotStoreReplaced(hot, now: now)
-        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
     }
 
     mutating func redisSave() {
@@ -212,7 +213,7 @@ extension Simulation {
     mutating func redisRollback() {
         guard faultsActive else { return }
         queue.schedule(.redisRollback, at: now + rngFaults.exponential(mean: config.faults.redisRollbackEvery))
-        guard let savedHot else { return }
+        guard let savedHot, strikes() else { return }
         fault("redis_rollback")
         if savedHot.generation == nil { mark("redis_rollback_to_empty") }
         else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
@@ -228,7 +229,8 @@ extension Simulation {
         queue.schedule(.redisServesAnotherDatabase, at: now + rngFaults.exponential(mean: config.faults.foreignRedisEvery))
         let generation = Generation(Int64(rngFaults.next() >> 2))
         guard generation != durable.generation else { return }
-        fault("redis_serves_another_database")
+        let strikes = strikes()
+        if strikes { fault("redis_serves_another_database") }
         var records: [HotKey: HotValue] = [:]
         var sets: [HotSetKey: [ItemID]] = [:]
         var nonce = SplitMix64(seed: rngFaults.next())
@@ -240,30 +242,33 @@ extension Simulation {
                 records[.item(sale, item)] = .item(.sold(Purchase(code: code, user: UserID(unchecked: "stranger"), purchasedAt: now)))
             }
         }
+        guard strikes else { return }
         hot.serveAnotherDatabase(HotInstall(generation: generation, records: records, sets: sets))
         checker.hotStoreReplaced(hot, now: now)
     }
 
     mutating func outageStarts(hot isHot: Bool) {
         guard faultsActive else { return }
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
+        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
+        guard strikes() else { return }
         fault(isHot ? "redis_outage" : "postgres_outage")
         if isHot { hotDown = true } else { durableDown = true }
-        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
         chart("outage", lane: isHot ? "redis" : "postgresql", lasting: length)
         queue.schedule(.outageEnds(hot: isHot), at: now + length)
-        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
     }
 
     /// One instance cannot reach one store for a while; every other instance still can.
     mutating func partitionStarts(_ index: Int, hot isHot: Bool) {
         guard faultsActive else { return }
-        fault(isHot ? "partition_from_redis" : "partition_from_postgres")
-        partitioned.insert(Partition(instance: index, hot: isHot))
         let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
-        chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
-        queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
         queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
                        at: now + length + rngFaults.exponential(mean: config.faults.partitionEvery))
+        guard strikes() else { return }
+        fault(isHot ? "partition_from_redis" : "partition_from_postgres")
+        partitioned.insert(Partition(instance: index, hot: isHot))
+        chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
+        queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
     }
 
     mutating func outageEnds(hot isHot: Bool) {

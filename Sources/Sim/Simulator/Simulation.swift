@@ -48,6 +48,8 @@ public struct Simulation: Sendable {
     var arrivedBought: Set<Int> = []
     /// What the planted bugs that need state remember (`PlantedBugMemory.swift`).
     var bugMemory = PlantedBugMemory()
+    /// Timeline faults that came due so far (their places, for `SimConfig.skippedFaults`).
+    var timelineFaultsStruck = 0
     /// Read endpoint requests in progress on their instances (`SimViews.swift`).
     var views: [Int: ViewState] = [:]
     var firstAnswers: [Int: SimResponse] = [:]
@@ -247,6 +249,13 @@ public struct Simulation: Sendable {
             durableDown = false
             partitioned = []
         }
+    }
+
+    /// Whether the timeline fault coming due now strikes, or is one the configuration leaves out
+    /// (called once its draws are made, right before its effect).
+    mutating func strikes() -> Bool {
+        timelineFaultsStruck += 1
+        return !config.skippedFaults.contains(timelineFaultsStruck - 1)
     }
 
     mutating func mark(_ name: String) { coverage[name, default: 0] += 1 }
