@@ -158,6 +158,6 @@ let package = Package(
         // What several test targets share (the test clock).
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "HistoryTests", dependencies: ["History"], path: "Tests/HistoryTests", swiftSettings: strict),
-        .testTarget(name: "SimTests", dependencies: ["Simulator", "Engine"], path: "Tests/SimTests", swiftSettings: strict),
+        .testTarget(name: "SimTests", dependencies: ["Simulator", "Engine", "StoreModel"], path: "Tests/SimTests", swiftSettings: strict),
     ]
 )

@@ -251,20 +251,22 @@ final class SaleAPI: Sendable {
         }
     }
 
-    /// A raw hot read; when the hot store lost its data, rebuilds it and retries once.
+    /// A raw hot read; when the hot store lost its data, rebuilds it and retries once
+    /// (`StatusRules.afterRead`, which the simulator follows too).
     func hotRead(_ read: HotRead) async -> HotSnapshot? {
-        for attempt in 0..<2 {
-            switch await stores.execute(.hotRead(read)) {
-            case .hotRead(.snapshot(let snapshot)):
+        var rebuilt = false
+        while true {
+            switch StatusRules.afterRead(await stores.execute(.hotRead(read)), rebuiltAlready: rebuilt) {
+            case .use(let snapshot):
                 return snapshot
-            case .hotRead(.uninitialized) where attempt == 0:
+            case .rebuildThenRead:
                 metrics.rebuilds.increment()
                 _ = await driver.rebuild()
-            default:
+                rebuilt = true
+            case .unavailable:
                 return nil
             }
         }
-        return nil
     }
 
     // MARK: - GET /sales/{sale}/items/{item}

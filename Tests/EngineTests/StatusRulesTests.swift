@@ -9,6 +9,15 @@ struct StatusRulesTests {
         return rules
     }
 
+    /// The read endpoints' protocol, which the server's handlers and the simulator both follow.
+    @Test func aReadIsAnsweredRebuiltOnceOrUnavailable() {
+        let snapshot = HotSnapshot(generation: Generation(3), records: [.absent])
+        #expect(StatusRules.afterRead(.hotRead(.snapshot(snapshot)), rebuiltAlready: false) == .use(snapshot))
+        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: false) == .rebuildThenRead)
+        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: true) == .unavailable)
+        #expect(StatusRules.afterRead(.failed(.timeout), rebuiltAlready: false) == .unavailable)
+    }
+
     @Test func readsEveryItemOnceInBoundedReads() {
         let reads = StatusRules.summaryReads(sale: Fixture.sale, rules: rules, chunk: 1_000)
         #expect(reads.map(\.keys.count) == [1_000, 1_000, 500])

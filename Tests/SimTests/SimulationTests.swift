@@ -83,11 +83,34 @@ struct SimulationTests {
         #expect(report.passed, "\(report.violations.first ?? "")")
     }
 
-    /// Every planted bug is caught (a few seeds suffice for the fast ones; the script runs all).
+    /// Timeline faults can be left out by their place (how the shrinker removes them one by one):
+    /// leaving out every place leaves none striking, and the replay command says so. (More may come
+    /// due then: a fault whose target is busy, an instance already paused, is not drawn again, so
+    /// the places are stable only up to the first such fault.)
+    @Test func timelineFaultsCanBeLeftOutOneByOne() {
+        var config = SimConfig(seed: 5)
+        config.users = 300
+        config.rules.itemsPerSale = 300
+        config.faults = .heavy
+        let full = SimRunner.run(config)
+        let timeline = ["redis_restart_empty", "redis_rollback", "redis_outage", "postgres_outage", "instance_pause", "clock_jump",
+                        "clock_outside_allowance", "partition_from_redis", "partition_from_postgres", "redis_serves_another_database"]
+        #expect(full.timelineFaults > 3)
+        #expect(timeline.reduce(0) { $0 + full.faults[$1, default: 0] } > 0)
+        config.skippedFaults = Set(0..<(full.timelineFaults * 4))
+        let quiet = SimRunner.run(config)
+        #expect(quiet.timelineFaults < full.timelineFaults * 4)
+        #expect(timeline.allSatisfy { quiet.faults[$0] == nil }, "\(quiet.faults)")
+        #expect(quiet.replayCommand.contains("--skip-faults 0,1,2"))
+    }
+
+    /// Every planted bug is caught by a guarantee it is about (a few seeds suffice for the fast
+    /// ones; `scripts/planted-bugs` runs all of them over many seeds).
     @Test(arguments: [PlantedBug.limitOffByOne, .ackBeforeDurable, .unguardedUserRecord, .noSkewAllowance, .purchaseUsesCurrentSale,
-                      .purchaseRetryNotIdempotent, .identityBlindHotStore, .unfencedRefusals])
+                      .purchaseRetryNotIdempotent, .guardCheckedAfterWrite, .rebuildSkipsHolds])
     func plantedBugIsCaught(bug: PlantedBug) {
-        let verdict = PlantedBugHunt.hunt(bug, seeds: 1...10)
-        #expect(verdict.caughtBy != nil, "\(bug.rawValue) was not caught in 10 seeds")
+        let verdict = PlantedBugHunt.hunt(bug, seeds: 1...6)
+        #expect(verdict.firstCatch != nil, "\(bug.rawValue) was not caught in 6 seeds")
+        #expect(verdict.misattributed.isEmpty, "\(bug.rawValue) tripped another guarantee: \(verdict.misattributed.first?.violation ?? "")")
     }
 }

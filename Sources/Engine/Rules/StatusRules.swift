@@ -24,7 +24,28 @@ public struct SaleSummary: Hashable, Sendable {
     public let held: Int
 }
 
+/// What a read endpoint does with a hot read's reply (`StatusRules.afterRead`).
+public enum StatusReadStep: Hashable, Sendable {
+    /// Answer from this snapshot.
+    case use(HotSnapshot)
+    /// The hot store lost its data: rebuild it (joining any rebuild under way), then read again.
+    case rebuildThenRead
+    /// Answer `503`.
+    case unavailable
+}
+
 public enum StatusRules {
+    /// The protocol of a read endpoint's hot read, which the server's handlers and the simulator
+    /// both follow: a snapshot is answered; an uninitialized store is rebuilt and read once more;
+    /// anything else (a failure, or a store still uninitialized after its rebuild) is a `503`.
+    public static func afterRead(_ reply: StoreReply, rebuiltAlready: Bool) -> StatusReadStep {
+        switch reply {
+        case .hotRead(.snapshot(let snapshot)): .use(snapshot)
+        case .hotRead(.uninitialized) where !rebuiltAlready: .rebuildThenRead
+        default: .unavailable
+        }
+    }
+
     /// A hold shows as held until its expiry; after that the item is available to others (once
     /// the skew allowance has passed, which the checkout enforces).
     public static func status(of record: ItemRecord?, now: Instant) -> ItemStatus {

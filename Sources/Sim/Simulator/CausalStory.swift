@@ -18,7 +18,8 @@ extension Simulation {
         case .checkout(let wanted): return wanted == item && request.sale == sale
         case .purchaseOwn(let hold), .purchaseForeign(let hold): return hold.sale == sale && hold.item == item
         case .purchaseGuess(let code): return code.sale == sale && code.item == item
-        case .malformed: return false
+        case .viewItem(let viewed, let wanted): return viewed == sale && wanted == item
+        case .malformed, .viewSale, .viewPurchases: return false
         }
     }
 

@@ -52,4 +52,58 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// A connection hands a batch's replies to the wrong calls: each call gets the reply of the call
     /// queued after it (replies matched to the wrong request in a pipeline).
     case batchRepliesMisrouted = "batch-replies-misrouted"
+    /// The checkout's reads go to a Redis replica that lags the primary by up to half a second (its
+    /// commits go to the primary, guarded): a refusal is decided on what the item was a moment ago.
+    case staleReplicaReads = "stale-replica-reads"
+    /// A checkout that finds the user's own live hold (a duplicate sent at the same time, or a
+    /// retry) is answered `item_held` instead of the same code: "already held" taken for a refusal.
+    case repeatCheckoutAnsweredHeld = "repeat-checkout-answered-held"
+    /// The rebuild reads the durable snapshot before it bumps the generation: a write fenced by the
+    /// old generation that lands in between is accepted, and missing from the installed state.
+    case rebuildSnapshotsBeforeBump = "rebuild-snapshots-before-bump"
+    /// PostgreSQL's fenced write reads the generation without locking it (no `FOR SHARE`): a bump
+    /// committed while the write's transaction runs is not seen, so an old-generation write lands
+    /// after the bump (planted in the simulated PostgreSQL as a fence checked against the generation
+    /// as of the moment the write was sent).
+    case fenceReadWithoutLock = "fence-read-without-lock"
+    /// The handler's error table maps `item_held` to `item_sold`.
+    case heldAnsweredAsSold = "held-answered-as-sold"
+    /// The handler answers `404 unknown_code` for an expired code (`410` and `404` merged into "no
+    /// such hold").
+    case expiredAnsweredUnknown = "expired-answered-unknown"
+    /// The checkout counts the sale sold out one item early (the sold count read as one more: a
+    /// `>=` against `itemsPerSale - 1`, or the pending set counted twice).
+    case soldOutOffByOne = "sold-out-off-by-one"
+    /// The purchase expires codes a skew allowance early, "to be safe": a code with less than the
+    /// allowance left is answered `410` though it is live.
+    case codesExpireEarly = "codes-expire-early"
+
+    /// The guarantees this bug is about: the first violation of a run that catches it must name
+    /// one of them (`scripts/planted-bugs` fails otherwise). The first is what it breaks most
+    /// often; the others are where the same broken rule shows first in other runs (a write lost
+    /// from the rebuilt hot store shows as a lost hold, a second sale of its item, or a count
+    /// below what was acknowledged; holds that break can leave a sale unsold, L1). Each was seen
+    /// in the 100-seed measurement of docs/simulator.md.
+    public var expectedGuarantees: [String] {
+        switch self {
+        case .limitOffByOne, .limitIgnoresHolds, .unguardedUserRecord: ["S2"]
+        case .guardCheckedAfterWrite: ["API", "S6", "S1", "S2"]
+        case .ackBeforeDurable: ["S4"]
+        case .rebuildSkipsHolds: ["S6", "L1"]
+        case .purchaseCommitIgnoresExpiry: ["S6"]
+        case .noSkewAllowance: ["S6", "A2"]
+        case .clockCheckSkipped: ["S6", "A5", "A2", "L1"]
+        case .unfencedDurableWrites: ["A1", "A4", "S6", "G1"]
+        case .unfencedRefusals: ["A1", "A4"]
+        case .purchaseUsesCurrentSale, .expiredAnsweredUnknown: ["A6"]
+        case .purchaseRetryNotIdempotent, .codesExpireEarly: ["A5"]
+        case .identityBlindHotStore: ["audit", "S1", "S2", "S6", "G1", "G2"]
+        case .batchRepliesMisrouted: ["engine", "S5", "S6", "A1", "A2", "A3"]
+        case .staleReplicaReads: ["A2", "A1"]
+        case .repeatCheckoutAnsweredHeld: ["A2"]
+        case .rebuildSnapshotsBeforeBump, .fenceReadWithoutLock: ["S6", "S1", "G1", "G2"]
+        case .heldAnsweredAsSold: ["A1", "S5"]
+        case .soldOutOffByOne: ["A4"]
+        }
+    }
 }

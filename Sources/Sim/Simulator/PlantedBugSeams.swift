@@ -51,8 +51,14 @@ extension PlantedBug {
     }
 
     /// A reply as the buggy instance reads it.
-    func incoming(_ reply: StoreReply, to call: StoreCall) -> StoreReply {
+    func incoming(_ reply: StoreReply, to call: StoreCall, rules: SaleRules) -> StoreReply {
         switch (self, call, reply) {
+        case (.soldOutOffByOne, .hotRead(let read), .hotRead(.snapshot(var snapshot))) where read.keys.count == 2 && snapshot.counts.count == 1:
+            snapshot.counts[0] += 1  // a checkout's first read: item, user, sold count
+            return .hotRead(.snapshot(snapshot))
+        case (.codesExpireEarly, .hotRead(let read), .hotRead(.snapshot(var snapshot))) where read.keys.count == 1 && read.counts.isEmpty:
+            snapshot.storeTime = snapshot.storeTime.map { $0 + rules.clockSkewAllowance }  // a purchase's read
+            return .hotRead(.snapshot(snapshot))
         case (.limitIgnoresHolds, .hotRead(let read), .hotRead(.snapshot(var snapshot))) where snapshot.records.count == read.keys.count:
             for (index, key) in read.keys.enumerated() {
                 guard case .user = key, case .user(var record)? = snapshot.records[index].value else { continue }
@@ -73,6 +79,21 @@ extension PlantedBug {
     func fannedOut(_ replies: [StoreReply]) -> [StoreReply] {
         guard self == .batchRepliesMisrouted, replies.count > 1 else { return replies }
         return Array(replies.dropFirst()) + [replies[0]]
+    }
+
+    /// A checkout's answer as the buggy handler sends it. `handedOutBefore`: its code was answered
+    /// to a request before (this one found the user's own live hold).
+    func answered(_ result: CheckoutResult, handedOutBefore: Bool) -> CheckoutResult {
+        switch (self, result) {
+        case (.heldAnsweredAsSold, .refused(.itemHeld)): .refused(.itemSold)
+        case (.repeatCheckoutAnsweredHeld, .held) where handedOutBefore: .refused(.itemHeld)
+        default: result
+        }
+    }
+
+    /// A purchase's answer as the buggy handler sends it.
+    func answered(_ result: PurchaseResult) -> PurchaseResult {
+        self == .expiredAnsweredUnknown && result == .codeExpired ? .unknownCode : result
     }
 
     /// A purchase's code as the buggy handler hands it to the engine.

@@ -1,7 +1,8 @@
 import Engine
 
 /// Reduces a failing run to a small one that still fails the same guarantee: fewer users, items,
-/// instances and sales, a shorter sale, fault kinds switched off. Greedy: each candidate is run in
+/// instances and sales, a shorter sale, fault kinds switched off, then single timeline faults
+/// (a restart, a rollback, a pause…) left out one by one. Greedy: each candidate is run in
 /// full, and kept if it breaks the same guarantee with no more client requests than the best so
 /// far. The seed stays; the minimal run comes with its replay command and the story of the item
 /// its violation is about (`CausalStory.swift`).
@@ -20,10 +21,12 @@ public enum Shrinker {
         public let runs: Int
     }
 
-    /// The guarantee a violation message is about: `S1`…`S7`, `L1`, `L2`, `API`, or its first words.
+    /// The guarantee a violation message is about: `S1`…`S7`, `A1`…`A7`, `G1`…`G3`, `L1`, `L2`, `API`,
+    /// `audit`, `engine` (an invariant a machine reports broken), or its first words.
     public static func guarantee(of violation: String) -> String {
         var text = Substring(violation)
         if text.first == "[", let close = text.firstIndex(of: "]") { text = text[text.index(after: close)...].drop { $0 == " " } }
+        if text.hasPrefix("engine invariant broken") { return "engine" }
         if let colon = text.firstIndex(of: ":") {
             let head = text[..<colon]
             return String(head.hasSuffix(" violated") ? head.dropLast(" violated".count) : head)
@@ -56,44 +59,57 @@ public enum Shrinker {
             return true
         }
 
-        var progressed = true
-        while progressed && runs < budget {
-            progressed = false
-            if !best.faults.isNone {
-                var quiet = best
-                quiet.faults = .off
-                if tryCandidate(quiet, "no faults") { progressed = true }
+        for _ in 0..<2 {  // sizes and kinds, then single timeline faults; once more if those went
+            var progressed = true
+            while progressed && runs < budget {
+                progressed = false
+                if !best.faults.isNone {
+                    var quiet = best
+                    quiet.faults = .off
+                    if tryCandidate(quiet, "no faults") { progressed = true }
+                }
+                for kind in FaultKind.allCases where !best.faults.isNone {
+                    var candidate = best
+                    candidate.faults.scale(kind, by: 0)
+                    if candidate.faults != best.faults, tryCandidate(candidate, "without \(kind.rawValue)") { progressed = true }
+                }
+                for users in Self.smaller(than: best.users) {
+                    var candidate = best
+                    candidate.users = users
+                    if tryCandidate(candidate, "\(users) users") { progressed = true; break }
+                }
+                for instances in Self.smaller(than: best.instances) {
+                    var candidate = best
+                    candidate.instances = instances
+                    if tryCandidate(candidate, "\(instances) instance(s)") { progressed = true; break }
+                }
+                if best.sales > 1 {
+                    var candidate = best
+                    candidate.sales = 1
+                    if tryCandidate(candidate, "1 sale") { progressed = true }
+                }
+                for items in Self.smaller(than: best.rules.itemsPerSale) {
+                    var candidate = best
+                    candidate.rules.itemsPerSale = items
+                    if tryCandidate(candidate, "\(items) item(s)") { progressed = true; break }
+                }
+                for seconds in [60, 120, 300] where .seconds(Int64(seconds)) < best.rules.saleLength {
+                    var candidate = best
+                    candidate.rules.saleLength = .seconds(Int64(seconds))
+                    if tryCandidate(candidate, "\(seconds) s sales") { progressed = true; break }
+                }
             }
-            for kind in FaultKind.allCases where !best.faults.isNone {
+            // Then the timeline faults that struck before the violation, one at a time, latest
+            // first (each leaves the others' times as they were, `SimConfig.skippedFaults`).
+            var place = bestReport.timelineFaults - 1
+            var removed = false
+            while place >= 0 && runs < budget && !best.faults.isNone {
                 var candidate = best
-                candidate.faults.scale(kind, by: 0)
-                if candidate.faults != best.faults, tryCandidate(candidate, "without \(kind.rawValue)") { progressed = true }
+                candidate.skippedFaults.insert(place)
+                if tryCandidate(candidate, "without timeline fault \(place)") { removed = true }
+                place -= 1
             }
-            for users in Self.smaller(than: best.users) {
-                var candidate = best
-                candidate.users = users
-                if tryCandidate(candidate, "\(users) users") { progressed = true; break }
-            }
-            for instances in Self.smaller(than: best.instances) {
-                var candidate = best
-                candidate.instances = instances
-                if tryCandidate(candidate, "\(instances) instance(s)") { progressed = true; break }
-            }
-            if best.sales > 1 {
-                var candidate = best
-                candidate.sales = 1
-                if tryCandidate(candidate, "1 sale") { progressed = true }
-            }
-            for items in Self.smaller(than: best.rules.itemsPerSale) {
-                var candidate = best
-                candidate.rules.itemsPerSale = items
-                if tryCandidate(candidate, "\(items) item(s)") { progressed = true; break }
-            }
-            for seconds in [60, 120, 300] where .seconds(Int64(seconds)) < best.rules.saleLength {
-                var candidate = best
-                candidate.rules.saleLength = .seconds(Int64(seconds))
-                if tryCandidate(candidate, "\(seconds) s sales") { progressed = true; break }
-            }
+            if !removed { break }
         }
 
         // The story of the item the violation is about.

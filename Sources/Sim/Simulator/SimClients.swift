@@ -26,6 +26,7 @@ extension Simulation {
             if next <= lastSale { queue.schedule(.userActs(user: u), at: arrival(of: u, saleStart: calendar.start(of: next))) }
             return
         }
+        if users[u].behaviour.isEagerBuyer && users[u].rng.chance(0.03) { return sendView(u) }
         let limit = config.rules.userLimit
         let items = config.rules.itemsPerSale
         users[u].checkoutsSent += 1
@@ -52,6 +53,17 @@ extension Simulation {
         default:
             if users[u].owned >= limit { return finishSale(u) }
             send(.checkout(users[u].consecutiveRefusals >= 2 ? browsedItem(u) : randomItem(u)), from: u)
+        }
+    }
+
+    /// A look at the sale, at an item or at the user's own purchases, as a buyer's page would make.
+    mutating func sendView(_ u: Int) {
+        let sale = users[u].sale
+        // (`/sale` reads every item of the sale, as the server's summary does: the rarest.)
+        switch users[u].rng.int(0...9) {
+        case 0: send(.viewSale, from: u)
+        case 1...5: send(.viewItem(sale, randomItem(u)), from: u)
+        default: send(.viewPurchases(sale), from: u)
         }
     }
 
@@ -115,6 +127,12 @@ extension Simulation {
         case .malformed(let checkout):
             let options = checkout ? malformedCheckouts : malformedPurchases
             return options[users[u].rng.int(0...(options.count - 1))]
+        case .viewSale:
+            return "GET /sale"
+        case .viewItem(let sale, let item):
+            return "GET /sales/\(sale)/items/\(item)"
+        case .viewPurchases(let sale):
+            return "GET /users/\(users[u].id)/purchases?sale=\(sale)"
         }
     }
 
@@ -157,6 +175,12 @@ extension Simulation {
         if isWatched(request) { tell("user \(users[request.user].id) receives the answer to request \(id): \(response)") }
         let sentAt = respondedAt[id] ?? now
         checker.clientReceived(response, for: request, sentAt: sentAt, now: now)
+        switch (request.intent, response) {
+        case (.purchaseOwn, .purchase(.purchased(let purchase))): checker.purchaseReceived(purchase, byItsBuyer: true, at: now)
+        case (_, .purchase(.purchased(let purchase))): checker.purchaseReceived(purchase, byItsBuyer: false, at: now)
+        case (_, .view(let answer)): checker.judgeView(answer, of: users[request.user].id, sentAt: request.sentAt, now: now)
+        default: break
+        }
         countOutcome(response)
         if request.sentAt >= faultsEnd + Self.settle {
             switch response {
@@ -258,6 +282,10 @@ extension Simulation {
         case .purchase(.unknownCode): count("purchase unknown_code")
         case .purchase(.unavailable): count("purchase unavailable")
         case .badRequest: count("bad_request")
+        case .view(.sale): count("view sale")
+        case .view(.item): count("view item")
+        case .view(.purchases): count("view purchases")
+        case .view(.unavailable): count("view unavailable")
         }
     }
 }

@@ -130,6 +130,10 @@ public enum FaultKind: String, Sendable, CaseIterable, Hashable {
 /// The knobs of one simulation run. One seed plus these determine the run entirely.
 public struct SimConfig: Sendable, Equatable {
     public var seed: UInt64
+    /// Timeline faults (restarts, rollbacks, outages, pauses, partitions, clock faults, another
+    /// database) left out by their place in the run's order: each still draws what it would have,
+    /// so the others keep their times (how `--shrink` removes them one by one).
+    public var skippedFaults: Set<Int> = []
     public var users: Int = 10_000
     public var instances: Int = 3
     public var sales: Int = 1

@@ -37,20 +37,31 @@ struct SimInstance: Sendable {
 }
 
 /// Whom an instance's runtime answers in the simulation (carried through it as a `ClientToken`).
-enum SimCaller: Sendable {
+enum SimCaller: Sendable, Equatable {
     /// A client's request (its index in `Simulation.requests`).
     case request(Int)
     /// The instance's own reconcile timer.
     case reconcileTimer
+    /// A read endpoint's request waiting for a rebuild (`SimViews.swift`).
+    case view(Int)
+
+    static let viewBit: UInt64 = 1 << 62
 
     var token: ClientToken {
         switch self {
         case .request(let id): ClientToken(UInt64(id))
         case .reconcileTimer: ClientToken(.max)
+        case .view(let id): ClientToken(UInt64(id) | Self.viewBit)
         }
     }
 
     init(_ token: ClientToken) {
-        self = token.rawValue == .max ? .reconcileTimer : .request(Int(token.rawValue))
+        if token.rawValue == .max {
+            self = .reconcileTimer
+        } else if token.rawValue & Self.viewBit != 0 {
+            self = .view(Int(token.rawValue & ~Self.viewBit))
+        } else {
+            self = .request(Int(token.rawValue))
+        }
     }
 }

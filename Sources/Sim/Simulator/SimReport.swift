@@ -26,6 +26,8 @@ public struct SimReport: Sendable {
     public var historyViolations: [String] = []
     /// The history itself, when asked for (`sale-sim --history FILE`).
     public var historyOperations: [HistoryOperation] = []
+    /// Timeline faults that struck (the ones `SimConfig.skippedFaults` can name).
+    public var timelineFaults = 0
 
     /// What checking the history found and cost.
     public struct HistoryFigures: Sendable {
@@ -52,6 +54,7 @@ public struct SimReport: Sendable {
             + "--sale-length \(c.rules.saleLength.microseconds / 1_000_000) --skew-allowance-ms \(c.rules.clockSkewAllowance.microseconds / 1_000) "
             + "--faults \(c.faults.name) --fault-fraction \(c.faultFraction) --connections \(c.connectionsPerStore) --max-batch \(c.maxBatch)"
             + (c.faults.scaleArgument.map { " --fault-scale \($0)" } ?? "")
+            + (c.skippedFaults.isEmpty ? "" : " --skip-faults \(c.skippedFaults.sorted().map(String.init).joined(separator: ","))")
             + (c.plantedBug.map { " --planted-bug \($0.rawValue)" } ?? "")
     }
 
@@ -177,7 +180,8 @@ extension Simulation {
             lastEvents: (recent[recentNext...] + recent[..<recentNext]).map { "[\($0.0)] \($0.1)" },
             itemsSold: sales.map { ($0.rawValue, durableSold[$0] ?? 0) },
             requests: requests.count, outcomes: outcomes, coverage: coverage, faults: faultCounts, events: events,
-            simulatedSeconds: (now - start).seconds, story: story, timeline: config.recordTimeline ? timeline : nil)
+            simulatedSeconds: (now - start).seconds, story: story, timeline: config.recordTimeline ? timeline : nil,
+            timelineFaults: timelineFaultsStruck)
     }
 }
 

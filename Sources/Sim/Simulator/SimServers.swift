@@ -20,6 +20,7 @@ extension Simulation {
         case .checkout: isCheckout = true
         case .purchaseOwn, .purchaseForeign, .purchaseGuess: isCheckout = false
         case .malformed(let checkout): isCheckout = checkout
+        case .viewSale, .viewItem, .viewPurchases: return viewArrives(id, on: index)
         }
         var rng = draw(.requestRandomness, identity(ofRequest: id))
         let actions: [InstanceAction]
@@ -92,18 +93,32 @@ extension Simulation {
 
     mutating func finished(_ response: InstanceResponse, for caller: SimCaller) {
         switch (response, caller) {
-        case (.checkout(let result, let attempt, let sale), .request(let request)):
+        case (.checkout(var result, let attempt, let sale), .request(let request)):
             if result == .clockUnsafe { mark("clock_unsafe_refused") }
+            if let bug = config.plantedBug {
+                let handedOutBefore = if case .held(let hold) = result { !bugMemory.answeredHolds.insert(hold.code).inserted } else { false }
+                result = bug.answered(result, handedOutBefore: handedOutBefore)
+            }
+            // The answer first (A1–A4), then its durable record (S5).
+            if case .checkout(let item) = requests[request].intent {
+                checker.judgeCheckout(result, sale: sale, item: item, user: users[requests[request].user].id, window: requests[request].sentAt...now)
+            }
             checker.checkoutAnswered(result, attempt: attempt, hot: hot, durable: durable, now: now)
             send(.checkout(result, attempt: attempt, sale: sale), for: request)
         case (.purchase(var result), .request(let request)):
             guard respondedAt[request] == nil else { return }  // answered already (planted bug `ackBeforeDurable`)
             if arrivedBought.contains(request), case .purchased = result { result = .codeExpired }
-            checker.purchaseAnswered(result, code: try? Code.parse(query: requests[request].query), durable: durable, now: now)
+            result = config.plantedBug?.answered(result) ?? result
+            let code = try? Code.parse(query: requests[request].query)
+            checker.purchaseAnswered(result, code: code, durable: durable, now: now)
+            if let code { checker.judgePurchase(result, code: code, durable: durable, window: requests[request].sentAt...now) }
             send(.purchase(result), for: request)
         case (.reconcile(.reconciled(let n)), _):
             if n > 0 { coverage["purchase_rolled_forward", default: 0] += n }
-        case (.reconcile(.failed), _), (.reconcileSkipped, _), (.rebuild, _), (.checkout, .reconcileTimer), (.purchase, .reconcileTimer):
+        case (.rebuild, .view(let id)):
+            viewRebuilt(id, on: requests[id].instance)
+        case (.reconcile(.failed), _), (.reconcileSkipped, _), (.rebuild, _), (.checkout, .reconcileTimer), (.purchase, .reconcileTimer),
+            (.checkout, .view), (.purchase, .view):
             break
         }
     }
@@ -123,14 +138,17 @@ extension Simulation {
         queue.schedule(.responseArrives(request: id, response: response), at: departs + networkDelay(draw(.responseTrip, identity(ofRequest: id))))
     }
 
-    mutating func issue(_ call: StoreCall, from index: Int, machine: Int?) {
+    /// Sends `call` for machine `machine` (nil: a fire-and-forget follow-up) or for read endpoint
+    /// request `view` (`SimViews.swift`).
+    mutating func issue(_ call: StoreCall, from index: Int, machine: Int?, view: Int? = nil) {
         nextCall += 1
         let id = nextCall
         let call = config.plantedBug?.outgoing(call) ?? call
         let deadline = now + (call.isHot ? Self.hotTimeout : Self.durableTimeout)
         var pending = PendingCall(instance: index, incarnation: instances[index].incarnation, machine: machine, call: call, deadline: deadline)
+        pending.view = view
         // Drawn from who made the call, so that removing anything else leaves these draws alone.
-        var request: Int?
+        var request = view
         if let machine, let token = instances[index].runtime.client(of: machine), case .request(let r) = SimCaller(token) { request = r }
         let ordinal = request.map { requests[$0].calls } ?? id
         if let request { requests[request].calls += 1 }
@@ -175,17 +193,19 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.pause(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.pauseEvery))
         guard instances[index].alive, instances[index].pausedUntil == nil, instances[index].pauseAtNextStep == nil else { return }
-        fault("instance_pause")
         let longest = max(20_000, config.rules.holdTTL.microseconds * 3)
         // About log-uniform: most pauses are short (GC), some outlast several holds (SIGSTOP, swapping).
         let doublings = Int(log(Double(longest) / 10_000) / log(2))
         let base = Int64(10_000) << Int64(rngFaults.int(0...max(0, doublings)))
         let length = rngFaults.micros(base, min(base * 2, longest))
+        let anywhere = rngFaults.chance(0.5)
+        let point = anywhere ? .anyStep : [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
+        guard strikes() else { return }
+        fault("instance_pause")
         if length > config.rules.holdTTL.microseconds { mark("pause_longer_than_a_hold") }
-        if rngFaults.chance(0.5) {
+        if anywhere {
             stop(index, for: TimeSpan(microseconds: length))  // wherever its machines are
         } else {
-            let point = [SimInstance.PausePoint.anyStep, .beforeCommit, .beforeResponse][rngFaults.int(0...2)]
             instances[index].pauseAtNextStep = (TimeSpan(microseconds: length), point)  // right after a decision
         }
     }
@@ -210,6 +230,10 @@ extension Simulation {
 
     mutating func deliver(_ reply: StoreReply, to pending: PendingCall) {
         let index = pending.instance
+        if let view = pending.view {
+            guard instances[index].alive, instances[index].incarnation == pending.incarnation else { return }
+            return viewReplied(view, reply, on: index)
+        }
         guard let machine = pending.machine, instances[index].alive, instances[index].incarnation == pending.incarnation
         else { return }
         var crashes = draw(.crashBeforeReply, pending.identity)
@@ -219,7 +243,7 @@ extension Simulation {
             crash(index)
             return
         }
-        let reply = config.plantedBug?.incoming(reply, to: pending.call) ?? reply
+        let reply = config.plantedBug?.incoming(reply, to: pending.call, rules: config.rules) ?? reply
         carryOut(instances[index].runtime.receive(reply, for: machine, now: instances[index].localTime(now)), on: index)
     }
 
@@ -230,6 +254,7 @@ extension Simulation {
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()
+        views = views.filter { requests[$0.key].instance != index }
         dropConnections(of: index)
         queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))
     }
@@ -251,12 +276,15 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.clockGoesBad(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.badClockEvery))
         guard !instances[index].clockBad else { return }
-        fault("clock_outside_allowance")
         let allowance = config.rules.clockSkewAllowance.microseconds
         let size = rngFaults.micros(allowance, allowance * 5)
-        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
+        let offset = TimeSpan(microseconds: rngFaults.chance(0.5) ? size : -size)
+        let recovery = now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000))
+        guard strikes() else { return }
+        fault("clock_outside_allowance")
+        instances[index].clockOffset = offset
         instances[index].clockBad = true
-        queue.schedule(.clockRecovers(instance: index), at: now + .seconds(1) + TimeSpan(microseconds: rngFaults.micros(0, 9_000_000)))
+        queue.schedule(.clockRecovers(instance: index), at: recovery)
     }
 
     mutating func clockRecovers(_ index: Int) {
@@ -270,9 +298,11 @@ extension Simulation {
         guard faultsActive else { return }
         queue.schedule(.clockJump(instance: rngFaults.int(0...(config.instances - 1))), at: now + rngFaults.exponential(mean: config.faults.clockJumpEvery))
         guard !instances[index].clockBad else { return }
-        fault("clock_jump")
         let skew = config.maxClockSkew.microseconds
-        instances[index].clockOffset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+        let offset = TimeSpan(microseconds: rngFaults.micros(-skew, skew))
+        guard strikes() else { return }
+        fault("clock_jump")
+        instances[index].clockOffset = offset
     }
 
     /// A client's request or response crossing the network, drawn from `draw`.

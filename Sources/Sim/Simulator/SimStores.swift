@@ -84,6 +84,15 @@ extension Simulation {
             calls[id] = nil
             mark("call_applied_after_its_timeout")
         }
+        if config.plantedBug == .fenceReadWithoutLock, case .durableWrite(let write) = call {
+            let began = pending.deadline - Self.durableTimeout
+            return apply(.durableWrite(bugMemory.unlockedFence(write, began: began, current: durable.generation)))
+        }
+        if config.plantedBug == .rebuildSnapshotsBeforeBump,
+            let reply = bugMemory.snapshotBeforeBump(call, instance: pending.instance, durable: durable)
+        {
+            return reply
+        }
         return apply(call)
     }
 
@@ -105,6 +114,9 @@ extension Simulation {
         hot.clock = now  // the simulated Redis's clock is true time
         switch call {
         case .hotRead(let read):
+            if config.plantedBug == .staleReplicaReads && read.keys.count == 2 && read.counts.count == 1 {
+                return .hotRead(bugMemory.replicaRead(read, primary: hot, now: now))  // a checkout's first read
+            }
             return .hotRead(hot.read(read))
         case .hotCommit(let commit):
             // The checker sees each transition before it is applied.
@@ -121,11 +133,11 @@ extension Simulation {
                 for key in blind.guards.keys { blind.guards[key] = hot.record(key).version }
                 checker.hotCommitWillApply(blind, hot: hot, now: now)
                 _ = hot.commit(blind)
-                checker.hotCommitApplied(blind, hot: hot)
+                checker.hotCommitApplied(blind, hot: hot, now: now)
                 return .hotCommit(.conflict)
             }
             let reply = hot.commit(commit)
-            if reply == .committed { checker.hotCommitApplied(commit, hot: hot) }
+            if reply == .committed { checker.hotCommitApplied(commit, hot: hot, now: now) }
             return .hotCommit(reply)
         case .hotInstall(let install):
             let reply = hot.install(install)
@@ -159,6 +171,7 @@ extension Simulation {
         case .durableQuery(let query):
             return .durableQuery(durable.query(query))
         case .durableBumpGeneration(let bump):
+            if config.plantedBug == .fenceReadWithoutLock { bugMemory.noteBump(replacing: durable.generation, at: now) }
             return .durableGeneration(durable.bumpGeneration(bump))
         }
     }
@@ -182,9 +195,11 @@ extension Simulation {
 
     mutating func redisRestart() {
         guard faultsActive else { return }
+        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
+        guard strikes() else { return }
         fault("redis_restart_empty")
         hot.loseEverything()
-        queue.schedule(.redisRestart, at: now + rngFaults.exponential(mean: config.faults.redisRestartEvery))
+        checker.hotStoreReplaced(hot, now: now)
     }
 
     mutating func redisSave() {
@@ -198,12 +213,13 @@ extension Simulation {
     mutating func redisRollback() {
         guard faultsActive else { return }
         queue.schedule(.redisRollback, at: now + rngFaults.exponential(mean: config.faults.redisRollbackEvery))
-        guard let savedHot else { return }
+        guard let savedHot, strikes() else { return }
         fault("redis_rollback")
         if savedHot.generation == nil { mark("redis_rollback_to_empty") }
         else if savedHot.generation == hot.trustedGeneration { mark("redis_rollback_same_generation") }
         else { mark("redis_rollback_older_generation") }
         hot.restart(from: savedHot, keepingIdentity: config.plantedBug == .identityBlindHotStore)
+        checker.hotStoreReplaced(hot, now: now)
     }
 
     /// The Redis now holds another database's state: another generation, half of every sale's
@@ -213,7 +229,8 @@ extension Simulation {
         queue.schedule(.redisServesAnotherDatabase, at: now + rngFaults.exponential(mean: config.faults.foreignRedisEvery))
         let generation = Generation(Int64(rngFaults.next() >> 2))
         guard generation != durable.generation else { return }
-        fault("redis_serves_another_database")
+        let strikes = strikes()
+        if strikes { fault("redis_serves_another_database") }
         var records: [HotKey: HotValue] = [:]
         var sets: [HotSetKey: [ItemID]] = [:]
         var nonce = SplitMix64(seed: rngFaults.next())
@@ -225,29 +242,33 @@ extension Simulation {
                 records[.item(sale, item)] = .item(.sold(Purchase(code: code, user: UserID(unchecked: "stranger"), purchasedAt: now)))
             }
         }
+        guard strikes else { return }
         hot.serveAnotherDatabase(HotInstall(generation: generation, records: records, sets: sets))
+        checker.hotStoreReplaced(hot, now: now)
     }
 
     mutating func outageStarts(hot isHot: Bool) {
         guard faultsActive else { return }
+        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
+        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
+        guard strikes() else { return }
         fault(isHot ? "redis_outage" : "postgres_outage")
         if isHot { hotDown = true } else { durableDown = true }
-        let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 3 / 2))
         chart("outage", lane: isHot ? "redis" : "postgresql", lasting: length)
         queue.schedule(.outageEnds(hot: isHot), at: now + length)
-        queue.schedule(.outageStarts(hot: rngFaults.chance(0.5)), at: now + length + rngFaults.exponential(mean: config.faults.outageEvery))
     }
 
     /// One instance cannot reach one store for a while; every other instance still can.
     mutating func partitionStarts(_ index: Int, hot isHot: Bool) {
         guard faultsActive else { return }
-        fault(isHot ? "partition_from_redis" : "partition_from_postgres")
-        partitioned.insert(Partition(instance: index, hot: isHot))
         let length = TimeSpan(microseconds: rngFaults.micros(config.faults.outageLength.microseconds / 2, config.faults.outageLength.microseconds * 2))
-        chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
-        queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
         queue.schedule(.partitionStarts(instance: rngFaults.int(0...(config.instances - 1)), hot: rngFaults.chance(0.5)),
                        at: now + length + rngFaults.exponential(mean: config.faults.partitionEvery))
+        guard strikes() else { return }
+        fault(isHot ? "partition_from_redis" : "partition_from_postgres")
+        partitioned.insert(Partition(instance: index, hot: isHot))
+        chart(isHot ? "partition from redis" : "partition from postgresql", lane: "instance \(index)", lasting: length)
+        queue.schedule(.partitionEnds(instance: index, hot: isHot), at: now + length)
     }
 
     mutating func outageEnds(hot isHot: Bool) {

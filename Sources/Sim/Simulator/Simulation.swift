@@ -46,6 +46,12 @@ public struct Simulation: Sendable {
     /// Purchases that found their code already bought when they arrived (planted bug
     /// `purchaseRetryNotIdempotent`).
     var arrivedBought: Set<Int> = []
+    /// What the planted bugs that need state remember (`PlantedBugMemory.swift`).
+    var bugMemory = PlantedBugMemory()
+    /// Timeline faults that came due so far (their places, for `SimConfig.skippedFaults`).
+    var timelineFaultsStruck = 0
+    /// Read endpoint requests in progress on their instances (`SimViews.swift`).
+    var views: [Int: ViewState] = [:]
     var firstAnswers: [Int: SimResponse] = [:]
     /// What every client was answered, and when: the run's history (SimHistory.swift).
     var history = SimHistory()
@@ -86,6 +92,8 @@ public struct Simulation: Sendable {
         var lostOnTheWay = false
         /// Its stable identity, from which its faults and delays are drawn (`StableDraws.swift`).
         var identity: UInt64 = 0
+        /// The read endpoint request it is for, if any (`SimViews.swift`).
+        var view: Int?
     }
 
     static let clientTimeout = TimeSpan.seconds(3)
@@ -109,7 +117,8 @@ public struct Simulation: Sendable {
         faultsActive = !config.faults.isNone
         var root = SplitMix64(seed: config.seed)
         rngFaults = root.fork()
-        checker = Checker(rules: config.rules, maxSkew: config.maxClockSkew)
+        let first = firstSale
+        checker = Checker(rules: config.rules, maxSkew: config.maxClockSkew, sales: (0..<config.sales).map { SaleID(first.rawValue + Int64($0)) })
         for _ in 0..<config.instances {
             var rng = root.fork()
             let offset = TimeSpan(microseconds: rng.micros(-config.maxClockSkew.microseconds, config.maxClockSkew.microseconds))
@@ -240,6 +249,13 @@ public struct Simulation: Sendable {
             durableDown = false
             partitioned = []
         }
+    }
+
+    /// Whether the timeline fault coming due now strikes, or is one the configuration leaves out
+    /// (called once its draws are made, right before its effect).
+    mutating func strikes() -> Bool {
+        timelineFaultsStruck += 1
+        return !config.skippedFaults.contains(timelineFaultsStruck - 1)
     }
 
     mutating func mark(_ name: String) { coverage[name, default: 0] += 1 }

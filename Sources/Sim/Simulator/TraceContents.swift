@@ -67,6 +67,23 @@ extension TraceHash {
         case .badRequest(let error):
             mix(30)
             mix(error.code)
+        case .view(let answer):
+            mix(40)
+            switch answer {
+            case .sale(let summary):
+                mix(UInt64(bitPattern: summary.sale.rawValue))
+                mix(UInt64(summary.sold))
+                mix(UInt64(summary.held))
+            case .item(let sale, let item, let status):
+                mix(UInt64(bitPattern: sale.rawValue))
+                mix(UInt64(item.rawValue))
+                mix(status.name)
+            case .purchases(let sale, let purchases):
+                mix(UInt64(bitPattern: sale.rawValue))
+                for purchase in purchases { mix(purchase) }
+            case .unavailable:
+                mix(41)
+            }
         }
     }
 

@@ -55,6 +55,20 @@ enum Intent: Sendable {
     case purchaseGuess(Code)
     /// A query that must be refused with `400`.
     case malformed(checkout: Bool)
+    /// `GET /sale`: the current sale's counts.
+    case viewSale
+    /// `GET /sales/{sale}/items/{item}`.
+    case viewItem(SaleID, ItemID)
+    /// `GET /users/{user}/purchases?sale=`: the user's own purchases.
+    case viewPurchases(SaleID)
+
+    /// One of the read endpoints.
+    var isView: Bool {
+        switch self {
+        case .viewSale, .viewItem, .viewPurchases: true
+        case .checkout, .purchaseOwn, .purchaseForeign, .purchaseGuess, .malformed: false
+        }
+    }
 }
 
 /// One HTTP request of a simulated client.
@@ -86,6 +100,17 @@ enum SimResponse: Sendable {
     case checkout(CheckoutResult, attempt: AttemptID, sale: SaleID)
     case purchase(PurchaseResult)
     case badRequest(APIError)
+    /// A read endpoint's answer.
+    case view(ViewAnswer)
+}
+
+/// What a read endpoint answered: computed by `StatusRules` from the stores' replies, as the
+/// server's handlers compute it.
+enum ViewAnswer: Hashable, Sendable {
+    case sale(SaleSummary)
+    case item(SaleID, ItemID, ItemStatus)
+    case purchases(SaleID, [Purchase])
+    case unavailable
 }
 
 /// One simulated user and what it knows.
