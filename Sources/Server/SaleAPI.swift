@@ -11,6 +11,8 @@ import Synchronization
 /// No business rule lives here.
 final class SaleAPI: Sendable {
     let driver: RequestDriver
+    /// The hot generation PostgreSQL last confirmed to the read endpoints (`StatusRules.afterRead`).
+    let confirmedGeneration = ConfirmedGeneration()
     let rules: SaleRules
     let calendar: SaleCalendar
     let catalog: Catalog
@@ -256,9 +258,16 @@ final class SaleAPI: Sendable {
     func hotRead(_ read: HotRead) async -> HotSnapshot? {
         var rebuilt = false
         while true {
-            switch StatusRules.afterRead(await stores.execute(.hotRead(read)), rebuiltAlready: rebuilt) {
+            var step = StatusRules.afterRead(await stores.execute(.hotRead(read)), rebuiltAlready: rebuilt, confirmed: confirmedGeneration.value)
+            if case .confirmGeneration(let snapshot) = step {
+                step = StatusRules.afterGenerationCheck(await stores.execute(.durableQuery(.generation)), of: snapshot, rebuiltAlready: rebuilt)
+                if case .use = step { confirmedGeneration.value = snapshot.generation }
+            }
+            switch step {
             case .use(let snapshot):
                 return snapshot
+            case .confirmGeneration:
+                return nil
             case .rebuildThenRead:
                 metrics.rebuilds.increment()
                 _ = await driver.rebuild()

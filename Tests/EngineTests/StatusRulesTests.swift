@@ -12,10 +12,24 @@ struct StatusRulesTests {
     /// The read endpoints' protocol, which the server's handlers and the simulator both follow.
     @Test func aReadIsAnsweredRebuiltOnceOrUnavailable() {
         let snapshot = HotSnapshot(generation: Generation(3), records: [.absent])
-        #expect(StatusRules.afterRead(.hotRead(.snapshot(snapshot)), rebuiltAlready: false) == .use(snapshot))
-        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: false) == .rebuildThenRead)
-        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: true) == .unavailable)
-        #expect(StatusRules.afterRead(.failed(.timeout), rebuiltAlready: false) == .unavailable)
+        let ours = Generation(3)
+        #expect(StatusRules.afterRead(.hotRead(.snapshot(snapshot)), rebuiltAlready: false, confirmed: ours) == .use(snapshot))
+        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: false, confirmed: ours) == .rebuildThenRead)
+        #expect(StatusRules.afterRead(.hotRead(.uninitialized), rebuiltAlready: true, confirmed: ours) == .unavailable)
+        #expect(StatusRules.afterRead(.failed(.timeout), rebuiltAlready: false, confirmed: ours) == .unavailable)
+    }
+
+    /// A snapshot of a generation PostgreSQL has not confirmed (another database's Redis, or one left
+    /// behind a rebuild) is checked first, and answered only if PostgreSQL has that generation.
+    @Test func anUnconfirmedGenerationIsCheckedAgainstPostgreSQL() {
+        let snapshot = HotSnapshot(generation: Generation(9), records: [.absent])
+        #expect(StatusRules.afterRead(.hotRead(.snapshot(snapshot)), rebuiltAlready: false, confirmed: nil) == .confirmGeneration(snapshot))
+        #expect(StatusRules.afterRead(.hotRead(.snapshot(snapshot)), rebuiltAlready: false, confirmed: Generation(3)) == .confirmGeneration(snapshot))
+        let durable = { (generation: Int64) in StoreReply.durableQuery(.generation(Generation(generation))) }
+        #expect(StatusRules.afterGenerationCheck(durable(9), of: snapshot, rebuiltAlready: false) == .use(snapshot))
+        #expect(StatusRules.afterGenerationCheck(durable(3), of: snapshot, rebuiltAlready: false) == .rebuildThenRead)
+        #expect(StatusRules.afterGenerationCheck(durable(3), of: snapshot, rebuiltAlready: true) == .unavailable)
+        #expect(StatusRules.afterGenerationCheck(.failed(.timeout), of: snapshot, rebuiltAlready: false) == .unavailable)
     }
 
     @Test func readsEveryItemOnceInBoundedReads() {

@@ -28,6 +28,9 @@ public struct SaleSummary: Hashable, Sendable {
 public enum StatusReadStep: Hashable, Sendable {
     /// Answer from this snapshot.
     case use(HotSnapshot)
+    /// The snapshot is of a generation PostgreSQL has not confirmed to this instance: read the
+    /// durable generation, then go on with `StatusRules.afterGenerationCheck`.
+    case confirmGeneration(HotSnapshot)
     /// The hot store lost its data: rebuild it (joining any rebuild under way), then read again.
     case rebuildThenRead
     /// Answer `503`.
@@ -36,12 +39,29 @@ public enum StatusReadStep: Hashable, Sendable {
 
 public enum StatusRules {
     /// The protocol of a read endpoint's hot read, which the server's handlers and the simulator
-    /// both follow: a snapshot is answered; an uninitialized store is rebuilt and read once more;
-    /// anything else (a failure, or a store still uninitialized after its rebuild) is a `503`.
-    public static func afterRead(_ reply: StoreReply, rebuiltAlready: Bool) -> StatusReadStep {
+    /// both follow: a snapshot of the generation PostgreSQL last confirmed to this instance
+    /// (`confirmed`) is answered; a snapshot of any other generation is first checked against
+    /// PostgreSQL's (a hot store serving another database, or left behind a rebuild, must not be
+    /// answered from: the read endpoints write nothing, so no fence would stop them); an
+    /// uninitialized store is rebuilt and read once more; anything else (a failure, or a store still
+    /// uninitialized after its rebuild) is a `503`.
+    public static func afterRead(_ reply: StoreReply, rebuiltAlready: Bool, confirmed: Generation?) -> StatusReadStep {
         switch reply {
-        case .hotRead(.snapshot(let snapshot)): .use(snapshot)
+        case .hotRead(.snapshot(let snapshot)) where snapshot.generation == confirmed: .use(snapshot)
+        case .hotRead(.snapshot(let snapshot)): .confirmGeneration(snapshot)
         case .hotRead(.uninitialized) where !rebuiltAlready: .rebuildThenRead
+        default: .unavailable
+        }
+    }
+
+    /// After the durable generation was read for `.confirmGeneration(snapshot)`: the snapshot is
+    /// answered only if it is of PostgreSQL's generation (which the caller then remembers as
+    /// confirmed); a hot store of any other generation is rebuilt and read once more, and a failure
+    /// is a `503`.
+    public static func afterGenerationCheck(_ reply: StoreReply, of snapshot: HotSnapshot, rebuiltAlready: Bool) -> StatusReadStep {
+        switch reply {
+        case .durableQuery(.generation(let durable)) where durable == snapshot.generation: .use(snapshot)
+        case .durableQuery(.generation) where !rebuiltAlready: .rebuildThenRead
         default: .unavailable
         }
     }

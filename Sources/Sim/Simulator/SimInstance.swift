@@ -11,6 +11,9 @@ struct SimInstance: Sendable {
     var rng: SplitMix64
     /// The machines it runs, what it remembers of the hot store, its rebuild and reconcile pass.
     var runtime: InstanceRuntime
+    /// The hot generation PostgreSQL last confirmed to its read endpoints (the server's
+    /// `ConfirmedGeneration`); a crash forgets it.
+    var confirmedGeneration: Generation?
     /// Its connections to Redis and PostgreSQL (`SimConnections.swift`).
     var pools: SimPools
     /// While paused (stop-the-world, SIGSTOP, swapped out), the instance handles nothing: every

@@ -254,6 +254,7 @@ extension Simulation {
         instances[index].alive = false
         instances[index].incarnation += 1
         instances[index].runtime.forgetEverything()
+        instances[index].confirmedGeneration = nil
         views = views.filter { requests[$0.key].instance != index }
         dropConnections(of: index)
         queue.schedule(.restart(instance: index), at: now + .milliseconds(rngFaults.micros(200, 2_000)))

@@ -18,6 +18,8 @@ struct ViewState: Sendable {
     var snapshots: [HotSnapshot] = []
     /// Whether the current read already waited for a rebuild.
     var rebuilt = false
+    /// The snapshot waiting for PostgreSQL to confirm its generation (`StatusRules.afterGenerationCheck`).
+    var unconfirmed: HotSnapshot?
     /// Whole passes over the summary's reads (a rebuild between two of them reads them all again, once).
     var passes = 1
 }
@@ -54,7 +56,19 @@ extension Simulation {
             return answerView(id, .purchases(state.sale, purchases))
         }
         guard !state.reads.isEmpty else { return answerView(id, .unavailable) }
-        switch StatusRules.afterRead(reply, rebuiltAlready: state.rebuilt) {
+        let step: StatusReadStep
+        if let snapshot = state.unconfirmed {
+            state.unconfirmed = nil
+            step = StatusRules.afterGenerationCheck(reply, of: snapshot, rebuiltAlready: state.rebuilt)
+            if case .use = step { instances[index].confirmedGeneration = snapshot.generation }
+        } else {
+            step = StatusRules.afterRead(reply, rebuiltAlready: state.rebuilt, confirmed: instances[index].confirmedGeneration)
+        }
+        switch step {
+        case .confirmGeneration(let snapshot):
+            state.unconfirmed = snapshot
+            views[id] = state
+            issue(.durableQuery(.generation), from: index, machine: nil, view: id)
         case .use(let snapshot):
             state.snapshots.append(snapshot)
             state.reads.removeFirst()
