@@ -228,16 +228,21 @@ extension LoadHandler {
         drillNext()
     }
 
+    /// Whether the pending request has been retried for --retry-seconds: then it is given up (and
+    /// counted), and the buyer forgets it.
+    func gaveUp() -> Bool {
+        guard Double(nowNanoseconds() &- drill.firstSentAt) / 1e9 > state.options.drill.retrySeconds else { return false }
+        state.error("gave_up")
+        drill.pending = nil
+        drill.probing = false
+        code = nil
+        return true
+    }
+
     /// The same request again after a backoff, unless it has been retried for --retry-seconds.
     func retry() {
         guard let uri = drill.pending else { return drillNext() }
-        if Double(nowNanoseconds() &- drill.firstSentAt) / 1e9 > state.options.drill.retrySeconds {
-            state.error("gave_up")
-            drill.pending = nil
-            drill.probing = false
-            code = nil
-            return drillNext()
-        }
+        if gaveUp() { return drillNext() }
         let delay = drill.backoffSeconds * (0.5 + state.unit())
         drill.backoffSeconds = min(1.0, drill.backoffSeconds * 2)
         state.loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
@@ -272,13 +277,7 @@ extension LoadHandler {
     /// Goes on where the broken connection stopped: its pending request again, or the next one.
     func resume() {
         if let pending = drill.pending {
-            if Double(nowNanoseconds() &- drill.firstSentAt) / 1e9 > state.options.drill.retrySeconds {
-                state.error("gave_up")
-                drill.pending = nil
-                drill.probing = false
-                code = nil
-                return drillNext()
-            }
+            if gaveUp() { return drillNext() }
             send(pending)
         } else {
             drillNext()
