@@ -91,7 +91,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Engine", "Adapters", "History", "TestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "Server", "Engine", "Adapters", "History", "TestSupport", "PostgresAdapter", "RedisAdapter",
+                .product(name: "Yams", package: "Yams"),
+            ],
             path: "Tests/ServerTests",
             swiftSettings: strict
         ),
