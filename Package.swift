@@ -45,8 +45,9 @@ let package = Package(
         .target(name: "StoreModel", dependencies: ["Engine"], path: "Sources/Adapters/Model", swiftSettings: fast),
         // Async ports and the driver that runs engine state machines against them; the in-memory stores.
         .target(name: "Adapters", dependencies: ["Engine", "StoreModel"], path: "Sources/Adapters/Runtime", swiftSettings: strict),
-        // Client-visible histories and their linearizability checker (docs/histories.md): standard library only.
-        .target(name: "History", path: "Sources/History/Checker", swiftSettings: fast),
+        // Client-visible histories and their linearizability checker (docs/histories.md): standard library only
+        // (and the engine's JSON escaping).
+        .target(name: "History", dependencies: ["Engine"], path: "Sources/History/Checker", swiftSettings: fast),
         .executableTarget(
             name: "SaleHistoryCheck", dependencies: ["History", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/History/CLI", swiftSettings: strict),

@@ -45,6 +45,8 @@ public struct ConnectionQueue<Job> {
     }
 }
 
+extension ConnectionQueue: Sendable where Job: Sendable {}
+
 /// How a batch's calls are sent and answered, whatever the store.
 public enum BatchRules {
     /// Splits a batch taken from a `ConnectionQueue` into what is sent: a call whose caller has

@@ -1,3 +1,5 @@
+import Engine
+
 /// A small JSON reader and string quoter (the history library stays free of Foundation): enough
 /// for one history line, a flat object whose values are numbers, strings, null, booleans and
 /// arrays of numbers.
@@ -133,25 +135,6 @@ enum JSONValue: Equatable {
         }
     }
 
-    /// `s` as a JSON string literal.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// `s` as a JSON string literal (the escaping the server's answers use).
+    static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }

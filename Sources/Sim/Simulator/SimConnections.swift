@@ -11,8 +11,6 @@ struct SimConnection: Sendable {
     var inFlight: Int?
 }
 
-extension ConnectionQueue: @unchecked Sendable where Job: Sendable {}
-
 /// Where a connection is: its instance, its store, its place in that store's pool.
 struct ConnectionAddress: Hashable, Sendable {
     let instance: Int
